@@ -1,0 +1,151 @@
+"""Harbormaster configuration: one frozen dataclass built from the environment.
+
+This is the only module that reads ``os.environ``. Every other module receives a
+``Config`` (usually through ``load()``), so a test profile is just another set of
+environment variables.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    return int(env.get(name, default))
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    return float(env.get(name, default))
+
+
+def _bool(env: dict, name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _networks(text: str) -> tuple:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    docker_host: str | None
+    node_name: str
+    cluster_id_override: str | None
+
+    # web
+    web_host: str
+    web_port: int
+    web_threads: int
+    wait_cap: float              # longest ?wait= honoured; below gunicorn's timeout
+    max_body_bytes: int
+    result_cap_bytes: int
+
+    # timings (seconds)
+    heartbeat_interval: float
+    heartbeat_stale_after: float
+    agent_full_sync_interval: float
+    outbox_interval: float
+    outbox_resend_after: float
+    job_time_limit: float
+    job_sweep_interval: float
+
+    # broker
+    broker_heartbeat_timeout_ms: int
+    broker_maintenance_chance: int
+    worker_threads: int
+    worker_processes: int
+
+    # container policy
+    publish_host: str
+    allow_privileged: bool
+    allow_bind_mounts: bool
+    allow_host_namespaces: bool
+    allow_extra_capabilities: bool
+
+    # pool sizes
+    db_pool_max: int
+    db_pool_timeout: float
+
+    # security
+    metrics_networks: tuple = field(default=())
+    legacy_open_networks: tuple = field(default=())
+    legacy_open: bool = False
+    rate_limit: str = "600/minute"
+    rate_limit_per_address: str = "1200/minute"
+    rate_limit_enabled: bool = True
+
+    @property
+    def docker_stale_after(self) -> float:
+        return self.heartbeat_stale_after
+
+    @property
+    def redelivery_window(self) -> float:
+        """Seconds after which Dramatiq hands a dead worker's message to another."""
+        return self.broker_heartbeat_timeout_ms / 1000.0
+
+    @property
+    def web_url(self) -> str:
+        host = self.web_host if ":" not in self.web_host else f"[{self.web_host}]"
+        return f"http://{host}:{self.web_port}"
+
+
+def from_env(env: dict | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("HARBORMASTER_DATA", ROOT / ".harbormaster")).resolve()
+    return Config(
+        data_dir=data_dir,
+        database_url=env.get("DATABASE_URL", ""),
+        redis_url=env.get("REDIS_URL", ""),
+        docker_host=env.get("DOCKER_HOST") or None,
+        node_name=env.get("HARBORMASTER_NODE", "local"),
+        cluster_id_override=env.get("HARBORMASTER_CLUSTER_ID") or None,
+        web_host=env.get("HARBORMASTER_WEB_HOST", "127.0.0.1"),
+        web_port=_int(env, "HARBORMASTER_WEB_PORT", 8000),
+        web_threads=_int(env, "HARBORMASTER_WEB_THREADS", 16),
+        wait_cap=_float(env, "HARBORMASTER_WAIT_CAP", 110.0),
+        max_body_bytes=_int(env, "HARBORMASTER_MAX_BODY_BYTES", 1024 * 1024),
+        result_cap_bytes=_int(env, "HARBORMASTER_RESULT_CAP_BYTES", 64 * 1024),
+        heartbeat_interval=_float(env, "HARBORMASTER_HEARTBEAT_INTERVAL", 2.0),
+        heartbeat_stale_after=_float(env, "HARBORMASTER_HEARTBEAT_STALE_AFTER", 6.0),
+        agent_full_sync_interval=_float(env, "HARBORMASTER_AGENT_SYNC_INTERVAL", 30.0),
+        outbox_interval=_float(env, "HARBORMASTER_OUTBOX_INTERVAL", 2.0),
+        outbox_resend_after=_float(env, "HARBORMASTER_OUTBOX_RESEND_AFTER", 5.0),
+        job_time_limit=_float(env, "HARBORMASTER_JOB_TIME_LIMIT", 300.0),
+        job_sweep_interval=_float(env, "HARBORMASTER_JOB_SWEEP_INTERVAL", 10.0),
+        broker_heartbeat_timeout_ms=_int(env, "HARBORMASTER_BROKER_HEARTBEAT_TIMEOUT_MS", 60000),
+        broker_maintenance_chance=_int(env, "HARBORMASTER_BROKER_MAINTENANCE_CHANCE", 1000),
+        worker_threads=_int(env, "HARBORMASTER_WORKER_THREADS", 8),
+        worker_processes=_int(env, "HARBORMASTER_WORKER_PROCESSES", 1),
+        publish_host=env.get("HARBORMASTER_PUBLISH_HOST", "127.0.0.1"),
+        allow_privileged=_bool(env, "HARBORMASTER_ALLOW_PRIVILEGED", False),
+        allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),
+        allow_host_namespaces=_bool(env, "HARBORMASTER_ALLOW_HOST_NAMESPACES", False),
+        allow_extra_capabilities=_bool(env, "HARBORMASTER_ALLOW_EXTRA_CAPABILITIES", False),
+        db_pool_max=_int(env, "HARBORMASTER_DB_POOL_MAX", 20),
+        db_pool_timeout=_float(env, "HARBORMASTER_DB_POOL_TIMEOUT", 5.0),
+        metrics_networks=_networks(env.get("HARBORMASTER_METRICS_NETWORKS", "127.0.0.0/8,::1/128")),
+        legacy_open=_bool(env, "HARBORMASTER_LEGACY_OPEN", False),
+        legacy_open_networks=_networks(env.get("HARBORMASTER_LEGACY_OPEN_NETWORKS",
+                                               "127.0.0.0/8,::1/128")),
+        rate_limit=env.get("HARBORMASTER_RATE_LIMIT", "600/minute"),
+        rate_limit_per_address=env.get("HARBORMASTER_RATE_LIMIT_PER_ADDRESS", "1200/minute"),
+        rate_limit_enabled=_bool(env, "HARBORMASTER_RATE_LIMIT_ENABLED", True),
+    )
+
+
+@lru_cache(maxsize=1)
+def load() -> Config:
+    """The process-wide configuration (read once)."""
+    return from_env()

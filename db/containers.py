@@ -1,0 +1,153 @@
+"""Containers: what was asked for (spec) and what Docker was last seen doing (state)."""
+from __future__ import annotations
+
+from psycopg.types.json import Jsonb
+
+from db import pool
+
+COLUMNS = ("name, docker_id, kind, deployment, slot, generation, node, image, state, health,"
+           " spec, ports, labels, pid, restarts, exit_code, error, created_at, started_at,"
+           " finished_at, updated_at")
+ACTIVE = "state <> 'removed'"
+
+
+def request(name: str, kind: str, node: str, image: str, spec: dict, labels: dict,
+            conn, deployment: str | None = None, slot: int | None = None,
+            generation: int | None = None) -> bool:
+    """Record a container to create. False when the name is taken by a live container.
+
+    A removed container's row is replaced, so a name can be used again.
+    """
+    row = conn.execute(
+        "INSERT INTO containers (name, kind, node, image, spec, labels, deployment, slot,"
+        " generation) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (name) DO UPDATE SET docker_id = NULL, kind = EXCLUDED.kind,"
+        " node = EXCLUDED.node, image = EXCLUDED.image, spec = EXCLUDED.spec,"
+        " labels = EXCLUDED.labels, deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
+        " generation = EXCLUDED.generation, state = 'creating', health = 'none',"
+        " ports = '{}', pid = NULL, restarts = 0, exit_code = NULL, error = NULL,"
+        " created_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()"
+        " WHERE containers.state = 'removed' RETURNING name",
+        (name, kind, node, image, Jsonb(spec), Jsonb(labels), deployment, slot,
+         generation)).fetchone()
+    return row is not None
+
+
+def get(ref: str) -> dict | None:
+    """By name, full Docker id, or an id prefix of at least 12 characters."""
+    rows = pool.fetchall(
+        f"SELECT {COLUMNS} FROM containers WHERE name = %s OR docker_id = %s"
+        " OR (length(%s) >= 12 AND docker_id LIKE %s || '%%')"
+        " ORDER BY (state = 'removed'), updated_at DESC LIMIT 1",
+        (ref, ref, ref, ref))
+    return rows[0] if rows else None
+
+
+def by_name(name: str) -> dict | None:
+    return pool.fetchone(f"SELECT {COLUMNS} FROM containers WHERE name = %s", (name,))
+
+
+def find(state: str | None = None, image: str | None = None, deployment: str | None = None,
+         kind: str | None = None, label: tuple[str, str | None] | None = None,
+         node: str | None = None, include_removed: bool = False, after: str | None = None,
+         limit: int = 100) -> list[dict]:
+    where, params = [], []
+    if not include_removed and state != "removed":
+        where.append(ACTIVE)
+    for column, value in (("state", state), ("image", image), ("deployment", deployment),
+                          ("kind", kind), ("node", node)):
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if label is not None:
+        key, value = label
+        if value is None:
+            where.append("labels ? %s")
+            params.append(key)
+        else:
+            where.append("labels ->> %s = %s")
+            params += [key, value]
+    if after:
+        where.append("name > %s")
+        params.append(after)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    params.append(limit)
+    return pool.fetchall(f"SELECT {COLUMNS} FROM containers {clause} ORDER BY name LIMIT %s",
+                         params)
+
+
+def set_state(name: str, state: str, **fields) -> dict | None:
+    """Update one container's observed state and any of its observed fields."""
+    allowed = {"docker_id", "ports", "pid", "exit_code", "error", "started_at", "finished_at",
+               "health", "restarts"}
+    sets, params = ["state = %s", "updated_at = now()"], [state]
+    for key, value in fields.items():
+        if key not in allowed:
+            raise ValueError(f"unknown container field {key}")
+        sets.append(f"{key} = %s")
+        params.append(Jsonb(value) if key == "ports" else value)
+    params.append(name)
+    return pool.fetchone(f"UPDATE containers SET {', '.join(sets)} WHERE name = %s"
+                         f" RETURNING {COLUMNS}", params)
+
+
+def observe(name: str, docker_id: str, state: str, ports: dict, pid: int | None,
+            exit_code: int | None, restarts: int, started_at, finished_at,
+            labels: dict, image: str, kind: str, node: str) -> tuple[dict | None, str | None]:
+    """Upsert what Docker reports for one of our containers.
+
+    Returns (row, previous_state). A container we never asked for (created by a dead
+    worker before it recorded it, or by another process of ours) is recorded too.
+    """
+    with pool.connection() as conn:
+        before = conn.execute("SELECT state, docker_id FROM containers WHERE name = %s FOR UPDATE",
+                              (name,)).fetchone()
+        row = conn.execute(
+            "INSERT INTO containers (name, docker_id, kind, node, image, state, ports, labels, pid,"
+            " exit_code, restarts, started_at, finished_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (name) DO UPDATE SET docker_id = EXCLUDED.docker_id,"
+            " state = EXCLUDED.state, ports = EXCLUDED.ports, pid = EXCLUDED.pid,"
+            " exit_code = EXCLUDED.exit_code, restarts = EXCLUDED.restarts,"
+            " started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+            " updated_at = now()"
+            f" RETURNING {COLUMNS}",
+            (name, docker_id, kind, node, image, state, Jsonb(ports), Jsonb(labels), pid,
+             exit_code, restarts, started_at, finished_at)).fetchone()
+    previous = None
+    if before is not None and before["docker_id"] == docker_id:
+        previous = before["state"]
+    return row, previous
+
+
+def mark_gone(name: str, docker_id: str | None = None) -> dict | None:
+    """Docker no longer has the container: it is removed.
+
+    Returns the row with ``previous`` (the state before), or None when it was already
+    removed (or belongs to another docker id).
+    """
+    return pool.fetchone(
+        "UPDATE containers c SET state = 'removed', pid = NULL, updated_at = now()"
+        " FROM (SELECT name, state AS previous FROM containers WHERE name = %s FOR UPDATE) p"
+        " WHERE c.name = p.name AND c.state <> 'removed'"
+        " AND (%s::text IS NULL OR c.docker_id = %s)"
+        f" RETURNING p.previous, {', '.join('c.' + col.strip() for col in COLUMNS.split(','))}",
+        (name, docker_id, docker_id))
+
+
+def live_on_node(node: str) -> list[dict]:
+    """Rows Docker should have (everything but removed and still-creating ones)."""
+    return pool.fetchall(f"SELECT {COLUMNS} FROM containers WHERE node = %s"
+                         " AND state NOT IN ('removed', 'creating')", (node,))
+
+
+def summary() -> list[dict]:
+    return pool.fetchall("SELECT state, count(*) AS n FROM containers WHERE state <> 'removed'"
+                         " GROUP BY state ORDER BY state")
+
+
+def set_resources(name: str, resources: dict) -> None:
+    """Merge live-updated resources into the recorded spec."""
+    pool.execute("UPDATE containers SET spec = jsonb_set(spec, '{resources}',"
+                 " COALESCE(spec->'resources', '{}'::jsonb) || %s), updated_at = now()"
+                 " WHERE name = %s", (Jsonb(resources), name))

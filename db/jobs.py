@@ -1,0 +1,150 @@
+"""The jobs table: one row per requested Docker operation (the outbox and the record)."""
+from __future__ import annotations
+
+import json
+
+from psycopg.types.json import Jsonb
+
+from db import pool
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+COLUMNS = ("id, kind, target, status, queue, actor, progress, result, error, attempts, "
+           "requested_by, idempotency_key, sends, sent_at, created_at, started_at, finished_at")
+
+
+def create(kind: str, target: str, actor: str, queue: str, args: dict,
+           requested_by: str | None, idempotency_key: str | None = None,
+           conn=None) -> tuple[dict, bool]:
+    """Insert a queued job; with an idempotency key already used, return the original.
+
+    Returns (job, created). ``conn`` lets the caller write desired state in the same
+    transaction.
+    """
+    sql = (f"INSERT INTO jobs (kind, target, actor, queue, args, requested_by, idempotency_key)"
+           f" VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING {COLUMNS}")
+    params = (kind, target, actor, queue, Jsonb(args), requested_by, idempotency_key)
+
+    def run(c):
+        row = c.execute(sql, params).fetchone()
+        if row is not None:
+            return row, True
+        existing = c.execute(f"SELECT {COLUMNS} FROM jobs WHERE requested_by IS NOT DISTINCT FROM %s"
+                             " AND idempotency_key = %s", (requested_by, idempotency_key)).fetchone()
+        return existing, False
+
+    if conn is not None:
+        return run(conn)
+    with pool.connection() as c:
+        return run(c)
+
+
+def find_by_idempotency_key(requested_by: str | None, key: str) -> dict | None:
+    return pool.fetchone(f"SELECT {COLUMNS} FROM jobs WHERE requested_by IS NOT DISTINCT FROM %s"
+                         " AND idempotency_key = %s", (requested_by, key))
+
+
+def get(job_id: str) -> dict | None:
+    return pool.fetchone(f"SELECT {COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+
+
+def get_with_args(job_id: str) -> dict | None:
+    return pool.fetchone(f"SELECT {COLUMNS}, args FROM jobs WHERE id = %s", (job_id,))
+
+
+def find(status: str | None = None, kind: str | None = None, target: str | None = None,
+         limit: int = 50, before: str | None = None) -> list[dict]:
+    """Newest first; ``before`` is a created_at cursor (exclusive)."""
+    where, params = [], []
+    for column, value in (("status", status), ("kind", kind), ("target", target)):
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if before:
+        where.append("(created_at, id::text) < (%s::timestamptz, %s)")
+        stamp, _, ident = before.partition("|")
+        params += [stamp, ident]
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    params.append(limit)
+    return pool.fetchall(f"SELECT {COLUMNS} FROM jobs {clause} "
+                         "ORDER BY created_at DESC, id::text DESC LIMIT %s", params)
+
+
+def mark_sent(job_id: str) -> None:
+    pool.execute("UPDATE jobs SET sent_at = now(), sends = sends + 1 WHERE id = %s", (job_id,))
+
+
+def begin(job_id: str) -> dict | None:
+    """Mark a job running for one delivery of its message.
+
+    Returns the job (with args) to run, or None when the message must be dropped: the
+    job ended already (a redelivery after success) or was cancelled while queued.
+    """
+    return pool.fetchone(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+        " started_at = COALESCE(started_at, now()), updated_at = now()"
+        " WHERE id = %s AND status IN ('queued', 'running')"
+        f" RETURNING {COLUMNS}, args", (job_id,))
+
+
+def set_progress(job_id: str, done: int, total: int, message: str) -> None:
+    pool.execute("UPDATE jobs SET progress = %s, updated_at = now() WHERE id = %s",
+                 (Jsonb({"done": done, "total": total, "message": message}), job_id))
+
+
+def cap_result(result, cap_bytes: int):
+    """Keep results within the configured size; larger ones are cut and marked."""
+    if result is None:
+        return None
+    text = json.dumps(result, default=str)
+    if len(text.encode()) <= cap_bytes:
+        return json.loads(text)
+    return {"truncated": True, "size": len(text), "preview": text[: max(0, cap_bytes - 200)]}
+
+
+def finish(job_id: str, status: str, result=None, error: str | None = None,
+           cap_bytes: int = 65536) -> dict | None:
+    """Record the end of a job (only once: an ended job keeps its first outcome)."""
+    assert status in TERMINAL
+    return pool.fetchone(
+        "UPDATE jobs SET status = %s, result = %s, error = %s, finished_at = now(),"
+        " updated_at = now() WHERE id = %s AND status IN ('queued', 'running')"
+        f" RETURNING {COLUMNS}",
+        (status, Jsonb(cap_result(result, cap_bytes)) if result is not None else None,
+         error, job_id))
+
+
+def cancel(job_id: str) -> dict | None:
+    """Cancel a queued job; returns it, or None when it is no longer queued."""
+    return pool.fetchone(
+        "UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
+        " error = 'cancelled by request' WHERE id = %s AND status = 'queued'"
+        f" RETURNING {COLUMNS}", (job_id,))
+
+
+def unsent(min_age: float, resend_after: float, limit: int = 200) -> list[dict]:
+    """Queued jobs never handed to Redis, or handed long ago and never picked up."""
+    return pool.fetchall(
+        "SELECT id, actor, queue, sends FROM jobs WHERE status = 'queued' AND ("
+        " (sent_at IS NULL AND created_at < now() - make_interval(secs => %s))"
+        " OR sent_at < now() - make_interval(secs => %s)) ORDER BY created_at LIMIT %s",
+        (min_age, resend_after, limit))
+
+
+def fail_abandoned(running_for: float, max_sends: int) -> list[dict]:
+    """Fail jobs that can no longer end by themselves and say why."""
+    lost = pool.fetchall(
+        "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"
+        " error = 'worker lost: the job ran past its time limit and the broker''s redelivery"
+        " window without finishing' WHERE status = 'running'"
+        " AND started_at < now() - make_interval(secs => %s) RETURNING id",
+        (running_for,))
+    never = pool.fetchall(
+        "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"
+        " error = 'never picked up: sent ' || sends || ' times without a worker starting it'"
+        " WHERE status = 'queued' AND sends >= %s RETURNING id", (max_sends,))
+    return lost + never
+
+
+def delete_ended_before(seconds: float) -> int:
+    return pool.execute("DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled')"
+                        " AND finished_at < now() - make_interval(secs => %s)", (seconds,))

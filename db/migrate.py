@@ -1,0 +1,47 @@
+"""Apply db/migrations/*.sql in order, one transaction each, recorded in schema_migrations.
+
+Run as ``python -m db.migrate`` (the Procfile's release step). With ``--first-token`` the
+security issue's first admin token is created too (see db.tokens).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from db import pool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def pending(conn) -> list[Path]:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+    done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
+    return [p for p in sorted(MIGRATIONS.glob("*.sql")) if p.name not in done]
+
+
+def migrate() -> list[str]:
+    applied = []
+    conn = pool.direct_connect(autocommit=True)
+    try:
+        # one migrator at a time (two `release` steps racing would both apply 0001)
+        conn.execute("SELECT pg_advisory_lock(7340001)")
+        for path in pending(conn):
+            with conn.transaction():
+                conn.execute(path.read_text())
+                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
+            applied.append(path.name)
+        conn.execute("SELECT pg_advisory_unlock(7340001)")
+    finally:
+        conn.close()
+    return applied
+
+
+def main() -> int:
+    applied = migrate()
+    print(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

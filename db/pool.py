@@ -1,0 +1,78 @@
+"""The process-wide psycopg connection pool and the error that means "Postgres is down"."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+import config
+
+
+class Unavailable(Exception):
+    """Postgres could not be reached (or the pool had no connection in time)."""
+
+
+_pool: ConnectionPool | None = None
+_lock = threading.Lock()
+
+
+def get_pool() -> ConnectionPool:
+    global _pool
+    with _lock:
+        if _pool is None:
+            cfg = config.load()
+            _pool = ConnectionPool(
+                cfg.database_url, min_size=1, max_size=cfg.db_pool_max,
+                timeout=cfg.db_pool_timeout, open=True,
+                kwargs={"row_factory": dict_row, "autocommit": False,
+                        "connect_timeout": max(1, int(cfg.db_pool_timeout))},
+                # a connection broken by a Postgres restart is detected and replaced
+                check=ConnectionPool.check_connection,
+                reconnect_timeout=30, name="harbormaster")
+        return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+@contextmanager
+def connection():
+    """A pooled connection inside a transaction (committed on success)."""
+    try:
+        with get_pool().connection() as conn:
+            yield conn
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise Unavailable(f"postgres unavailable: {exc}") from exc
+
+
+def fetchall(sql: str, params=()) -> list[dict]:
+    with connection() as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def fetchone(sql: str, params=()) -> dict | None:
+    with connection() as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def execute(sql: str, params=()) -> int:
+    with connection() as conn:
+        return conn.execute(sql, params).rowcount
+
+
+def direct_connect(autocommit: bool = True) -> psycopg.Connection:
+    """A dedicated connection outside the pool (listeners, leader locks, migrations)."""
+    cfg = config.load()
+    try:
+        return psycopg.connect(cfg.database_url, autocommit=autocommit, row_factory=dict_row,
+                               connect_timeout=max(1, int(cfg.db_pool_timeout)))
+    except psycopg.OperationalError as exc:
+        raise Unavailable(f"postgres unavailable: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Launching the platform: bootstrap of Docker, Postgres, Redis and test images; supervision."""

@@ -1,0 +1,58 @@
+"""`python -m ops up|down|bootstrap`: what `make up` and `make down` run."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import config
+from ops import bootstrap, supervise
+
+REDIS_PORT = int(os.environ.get("HARBORMASTER_REDIS_PORT", "6389"))
+
+
+def up() -> int:
+    cfg = config.from_env()
+    env = supervise.process_env(bootstrap.bootstrap(cfg.data_dir, REDIS_PORT))
+    pid = bootstrap.read_pid(cfg.data_dir / "supervisord.pid")
+    if pid and bootstrap.pid_alive(pid):
+        print(f"the platform already runs (supervisord pid {pid}); `make down` stops it")
+        return 1
+    supervise.release(env)
+    print(f"\nHarbormaster API: {cfg.web_url}/api  (OpenAPI: {cfg.web_url}/api/openapi.json)")
+    print(f"logs: {cfg.data_dir / 'logs'}   Ctrl-C stops the platform's processes "
+          "(Docker and the workloads keep running); `make down` stops everything\n", flush=True)
+    supervise.start(cfg.data_dir, env, foreground=True)
+    return 0
+
+
+def down() -> int:
+    cfg = config.from_env()
+    data = cfg.data_dir
+    if bootstrap.stop_pidfile(data / "supervisord.pid", signal.SIGTERM, wait=30):
+        print("stopped the platform's processes")
+    if bootstrap.stop_redis(data):
+        print("stopped the embedded redis")
+    if bootstrap.stop_postgres(data):
+        print("stopped the embedded postgres")
+    if bootstrap.stop_pidfile(data / "dockerd.pid", signal.SIGTERM, wait=60):
+        print("stopped the dockerd that `make up` started")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "up"
+    if command == "up":
+        return up()
+    if command == "down":
+        return down()
+    if command == "bootstrap":
+        cfg = config.from_env()
+        print(bootstrap.bootstrap(cfg.data_dir, REDIS_PORT))
+        return 0
+    print(f"usage: python -m ops up|down|bootstrap (not {command!r})", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

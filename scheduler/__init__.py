@@ -1,0 +1,1 @@
+"""The scheduler process: periodic triggers only, fired by the single leader."""

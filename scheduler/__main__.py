@@ -1,0 +1,117 @@
+"""APScheduler BlockingScheduler whose jobs only send messages or sweep job rows.
+
+It fires only while it holds a session-level Postgres advisory lock on its own
+connection: a second scheduler waits as a standby and takes over when the first dies
+(its connection closes and Postgres releases the lock).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+
+import psycopg
+import redis
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+import config
+from db import jobs, pool
+from workers import messages
+
+log = logging.getLogger("harbormaster.scheduler")
+LEADER_LOCK = 7340002
+MAX_SENDS = 5
+
+
+def relay_outbox(cfg: config.Config) -> int:
+    """Send queued jobs that never reached Redis (or were lost there)."""
+    sent = 0
+    for job in jobs.unsent(min_age=1.0, resend_after=max(cfg.outbox_resend_after, 30.0)):
+        try:
+            messages.send_job(job)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("outbox: redis still unreachable: %s", exc)
+            break
+        jobs.mark_sent(str(job["id"]))
+        sent += 1
+    if sent:
+        log.info("outbox: sent %d queued job(s)", sent)
+    return sent
+
+
+def sweep_jobs(cfg: config.Config) -> None:
+    """Fail the jobs that can no longer end by themselves, saying why."""
+    window = cfg.job_time_limit + cfg.redelivery_window + 30.0
+    failed = jobs.fail_abandoned(running_for=window, max_sends=MAX_SENDS)
+    for row in failed:
+        log.warning("job %s failed by the sweeper", row["id"])
+
+
+def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
+    """Block until this process holds the leader lock; return the connection holding it."""
+    announced = False
+    while True:
+        try:
+            conn = pool.direct_connect(autocommit=True)
+            while True:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got",
+                                   (LEADER_LOCK,)).fetchone()["got"]
+                if got:
+                    log.info("scheduler %d is the leader", os.getpid())
+                    return conn
+                if not announced:
+                    log.info("scheduler %d is a standby", os.getpid())
+                    announced = True
+                time.sleep(1.0)
+        except (psycopg.Error, pool.Unavailable) as exc:
+            log.warning("waiting for postgres: %s", exc)
+            time.sleep(1.0)
+
+
+def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
+    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                "misfire_grace_time": 5})
+
+    def guarded(fn):
+        def run():
+            try:
+                fn(cfg)
+            except (pool.Unavailable, psycopg.Error) as exc:
+                log.warning("%s skipped: %s", fn.__name__, exc)
+        run.__name__ = fn.__name__
+        return run
+
+    def check_leadership():
+        try:
+            leader.execute("SELECT 1")
+        except psycopg.Error:
+            log.error("lost the leader connection; exiting so a standby takes over")
+            os._exit(3)
+
+    scheduler.add_job(guarded(relay_outbox), "interval", seconds=cfg.outbox_interval,
+                      id="relay_outbox")
+    scheduler.add_job(guarded(sweep_jobs), "interval", seconds=cfg.job_sweep_interval,
+                      id="sweep_jobs")
+    scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
+    return scheduler
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s scheduler %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    cfg = config.load()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    leader = acquire_leadership(cfg)
+    scheduler = build(cfg, leader)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

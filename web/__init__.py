@@ -1,0 +1,43 @@
+"""The web process: ``create_app()`` builds the Flask (flask-openapi3) application.
+
+Web validates requests, writes desired state and jobs to Postgres, sends messages, and
+answers. It never imports docker.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import request
+from flask_openapi3 import Info, OpenAPI
+
+import config
+from web import errors
+
+
+def create_app() -> OpenAPI:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
+    cfg = config.load()
+    app = OpenAPI(__name__, info=Info(title="Harbormaster", version="0.1.0"),
+                  doc_prefix="/api", doc_url="/openapi.json", doc_ui=True,
+                  security_schemes={}, validation_error_status=422,
+                  validation_error_callback=errors.validation_response)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False
+    errors.register(app)
+
+    @app.before_request
+    def _reject_malformed_json():
+        # flask-openapi3 reads bodies with get_json(silent=True): a broken body would
+        # surface as a confusing 422; it is a 400.
+        if request.content_length and request.is_json:
+            try:
+                json.loads(request.get_data(cache=True))
+            except ValueError as exc:
+                raise errors.ApiError(400, f"malformed JSON body: {exc}",
+                                      code="malformed_json") from None
+
+    from web import containers_api, events_api, health_api, jobs_api
+    for module in (health_api, jobs_api, containers_api, events_api):
+        app.register_api(module.bp)
+    return app

@@ -1,0 +1,229 @@
+"""/api/containers: the whole container lifecycle, each Docker operation a job."""
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+
+import config
+from db import containers, secrets
+from web import dispatch, policy
+from web.errors import ApiError, not_found
+from web.schemas import (ContainerCreate, ContainerList, ContainerListQuery, ContainerOut,
+                         ContainerPath, DeleteBody, DeleteQuery, ErrorOut, ExecBody, JobOut,
+                         KillBody, LogsQuery, ReadResult, Resources, StopBody, StopQuery,
+                         UsageSummary, WaitQuery)
+from workers import messages
+
+tag = Tag(name="containers", description="Standalone containers and instances")
+bp = APIBlueprint("containers", __name__, url_prefix="/api/containers", abp_tags=[tag],
+                  abp_responses={400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+                                 503: ErrorOut})
+JOB = {202: JobOut, 200: JobOut}
+READ_WAIT = 30.0
+
+
+def container_json(row: dict) -> dict:
+    spec = row["spec"] or {}
+    ports = row["ports"] or {}
+    first = next((p for p in ports.values() if p), None)
+    return {
+        "id": row["docker_id"], "name": row["name"], "image": row["image"],
+        "state": row["state"], "health": row["health"], "kind": row["kind"],
+        "deployment": row["deployment"], "slot": row["slot"], "generation": row["generation"],
+        "node": row["node"], "ports": ports,
+        "endpoint": f"http://{config.load().publish_host}:{first}" if first else None,
+        "resources": spec.get("resources") or {}, "labels": {
+            k: v for k, v in (row["labels"] or {}).items()},
+        "restarts": row["restarts"], "exit_code": row["exit_code"], "error": row["error"],
+        "created_at": row["created_at"].isoformat(),
+        "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+    }
+
+
+def lookup(ref: str) -> dict:
+    row = containers.get(ref)
+    if row is None or row["state"] == "removed":
+        raise not_found(f"container {ref!r}")
+    return row
+
+
+def container_job(kind: str, actor: str, row: dict, args: dict | None = None,
+                  wait: str | None = None):
+    dispatch.require_docker(row["node"])
+    job, _ = dispatch.submit(kind, f"containers/{row['name']}", actor,
+                             {"name": row["name"], **(args or {})}, node=row["node"])
+    return dispatch.accepted(job, wait)
+
+
+@bp.post("", responses=JOB)
+def create_container(body: ContainerCreate, query: WaitQuery):
+    """Create and start a container (a job). Secret env entries are stored apart."""
+    found = policy.widening_options(body.security, body.mounts)
+    policy.check_allowed_by_server(found)
+    node = config.load().node_name
+    dispatch.require_docker(node)
+    name = body.name or f"c-{uuid.uuid4().hex[:10]}"
+    spec = {
+        "image": body.image, "command": body.command, "env": body.env,
+        "ports": body.ports, "resources": body.resources.normalised(),
+        "restart_policy": body.restart_policy, "labels": body.labels,
+        "security": policy.normalised_security(body.security),
+        "mounts": [m.model_dump() for m in body.mounts],
+    }
+
+    def write(conn):
+        if not containers.request(name, "standalone", node, body.image, spec, body.labels, conn):
+            raise ApiError(409, f"a container named {name!r} already exists")
+        secrets.put(name, body.secret_env, conn)
+
+    job, _ = dispatch.submit("create_container", f"containers/{name}",
+                             messages.CREATE_CONTAINER, {"name": name}, node=node, write=write)
+    return dispatch.accepted(job, query.wait)
+
+
+@bp.get("", responses={200: ContainerList})
+def list_containers(query: ContainerListQuery):
+    """Containers recorded by this installation (filters: state, image, deployment, label,
+    kind)."""
+    label = None
+    if query.label:
+        key, sep, value = query.label.partition("=")
+        label = (key, value if sep else None)
+    rows = containers.find(state=query.state, image=query.image, deployment=query.deployment,
+                           kind=query.kind, label=label, after=query.cursor,
+                           limit=query.limit + 1)
+    items = rows[: query.limit]
+    following = items[-1]["name"] if len(rows) > query.limit else None
+    return {"items": [container_json(r) for r in items], "next": following}
+
+
+@bp.get("/usage/summary", responses={200: UsageSummary})
+def usage_summary():
+    """Counts by state and kind, and the CPU and memory reserved by live containers."""
+    rows = containers.find(limit=100000)
+    by_state, by_kind = {}, {}
+    cpus, memory = 0.0, 0
+    for row in rows:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + 1
+        by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
+        res = (row["spec"] or {}).get("resources") or {}
+        if row["state"] in ("running", "paused", "starting"):
+            cpus += float(res.get("cpus") or 0)
+            memory += int(res.get("memory") or 0)
+    return {"containers": len(rows), "by_state": by_state, "by_kind": by_kind,
+            "reserved_cpus": round(cpus, 3), "reserved_memory_bytes": memory}
+
+
+@bp.get("/<ref>", responses={200: ContainerOut})
+def get_container(path: ContainerPath):
+    """One container by name or id (12+ characters of it)."""
+    return container_json(lookup(path.ref))
+
+
+def _lifecycle(verb: str, actor: str):
+    def view(path: ContainerPath, query: WaitQuery):
+        return container_job(f"{verb}_container", actor, lookup(path.ref), wait=query.wait)
+    view.__name__ = f"{verb}_container"
+    view.__doc__ = f"{verb.capitalize()} a container (a job)."
+    return view
+
+
+for _verb, _actor, _methods in (("start", messages.START_CONTAINER, ("post", "put")),
+                                ("pause", messages.PAUSE_CONTAINER, ("post",)),
+                                ("unpause", messages.UNPAUSE_CONTAINER, ("post",))):
+    _view = _lifecycle(_verb, _actor)
+    for _method in _methods:
+        getattr(bp, _method)(f"/<ref>/{_verb}", responses=JOB,
+                             operation_id=f"{_verb}_container_{_method}")(_view)
+
+
+def _timeout(query_timeout):
+    raw = request.get_json(silent=True) if request.data else None
+    if raw is not None:
+        return StopBody.model_validate(raw).timeout
+    return query_timeout if query_timeout is not None else 10
+
+
+def stop_container(path: ContainerPath, query: StopQuery):
+    """Stop a container: SIGTERM, then SIGKILL after ``timeout`` seconds (a job)."""
+    return container_job("stop_container", messages.STOP_CONTAINER, lookup(path.ref),
+                         {"timeout": _timeout(query.timeout)}, query.wait)
+
+
+def restart_container(path: ContainerPath, query: StopQuery):
+    """Restart a container (a job)."""
+    return container_job("restart_container", messages.RESTART_CONTAINER, lookup(path.ref),
+                         {"timeout": _timeout(query.timeout)}, query.wait)
+
+
+for _view, _verb in ((stop_container, "stop"), (restart_container, "restart")):
+    for _method in ("post", "put"):
+        getattr(bp, _method)(f"/<ref>/{_verb}", responses=JOB,
+                             operation_id=f"{_verb}_container_{_method}")(_view)
+
+
+@bp.post("/<ref>/kill", responses=JOB)
+def kill_container(path: ContainerPath, query: WaitQuery):
+    """Send a signal (default SIGKILL) to a container (a job)."""
+    raw = request.get_json(silent=True) if request.data else None
+    body = KillBody.model_validate(raw or {})
+    return container_job("kill_container", messages.KILL_CONTAINER, lookup(path.ref),
+                         {"signal": body.signal}, query.wait)
+
+
+@bp.delete("/<ref>", responses=JOB)
+def delete_container(path: ContainerPath, query: DeleteQuery):
+    """Remove a container; ``force`` (query or body) removes a running one (a job)."""
+    raw = request.get_json(silent=True) if request.data else None
+    force = query.force if query.force is not None else DeleteBody.model_validate(
+        raw or {}).force
+    return container_job("remove_container", messages.REMOVE_CONTAINER, lookup(path.ref),
+                         {"force": force}, query.wait)
+
+
+@bp.patch("/<ref>/resources", responses=JOB)
+def update_resources(path: ContainerPath, body: Resources, query: WaitQuery):
+    """Change cpus, cpu_shares or memory of a running container live (a job)."""
+    resources = body.normalised()
+    if not resources:
+        raise ApiError(422, "give at least one of cpus, cpu_shares, memory, pids_limit",
+                       fields={"body": "empty"})
+    return container_job("update_container_resources", messages.UPDATE_CONTAINER_RESOURCES,
+                         lookup(path.ref), {"resources": resources}, query.wait)
+
+
+@bp.get("/<ref>/logs", responses={200: ReadResult, 202: JobOut})
+def container_logs(path: ContainerPath, query: LogsQuery):
+    """The container's logs (a job, awaited)."""
+    row = lookup(path.ref)
+    dispatch.require_docker(row["node"])
+    job, _ = dispatch.submit("read_container_logs", f"containers/{row['name']}",
+                             messages.READ_CONTAINER_LOGS,
+                             {"name": row["name"], "tail": query.tail,
+                              "timestamps": query.timestamps, "since": query.since},
+                             node=row["node"])
+    return dispatch.read_result(job, dispatch.wait_seconds(query.wait, READ_WAIT))
+
+
+@bp.post("/<ref>/exec", responses={200: ReadResult, 202: JobOut})
+def exec_container(path: ContainerPath, body: ExecBody, query: WaitQuery):
+    """Run a command in the container: its exit code and output (a job, awaited)."""
+    row = lookup(path.ref)
+    dispatch.require_docker(row["node"])
+    job, _ = dispatch.submit("exec_in_container", f"containers/{row['name']}",
+                             messages.EXEC_IN_CONTAINER,
+                             {"name": row["name"], "command": body.command}, node=row["node"])
+    return dispatch.read_result(job, dispatch.wait_seconds(query.wait, READ_WAIT))
+
+
+@bp.get("/<ref>/stats", responses={200: ReadResult, 202: JobOut})
+def container_stats(path: ContainerPath, query: WaitQuery):
+    """Live resource figures from the Engine API (a job, awaited)."""
+    row = lookup(path.ref)
+    dispatch.require_docker(row["node"])
+    job, _ = dispatch.submit("read_container_stats", f"containers/{row['name']}",
+                             messages.READ_CONTAINER_STATS, {"name": row["name"]},
+                             node=row["node"])
+    return dispatch.read_result(job, dispatch.wait_seconds(query.wait, READ_WAIT))

@@ -1,0 +1,129 @@
+"""Turning a request into a job: record desired state and the job in one transaction,
+send the message (the outbox relay re-sends it if Redis is down), answer 202.
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import request
+
+import config
+from db import jobs, nodes, pool
+from web import auth, validation
+from web.errors import ApiError, unavailable
+from web.waiter import waiter
+from workers import messages
+
+log = logging.getLogger("harbormaster.dispatch")
+
+
+def require_docker(node: str) -> None:
+    """503 naming Docker when the node's heartbeat says Docker is down or is stale."""
+    row = nodes.get(node)
+    stale_after = config.load().heartbeat_stale_after
+    if row is None:
+        raise unavailable("docker", f"node {node!r} has no heartbeat yet (is its agent running?)")
+    if row["age"] > stale_after:
+        raise unavailable("docker", f"node {node!r} heartbeat is {row['age']:.0f} s old")
+    if not row["docker_ok"]:
+        raise unavailable("docker", f"node {node!r}: {row['docker_error']}")
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 200):
+        raise ApiError(422, "Idempotency-Key must be 1-200 characters",
+                       fields={"Idempotency-Key": "1-200 characters"})
+    return key
+
+
+def submit(kind: str, target: str, actor: str, args: dict, node: str | None = None,
+           write=None) -> tuple[dict, bool]:
+    """Create (or find, by Idempotency-Key) the job and send its message.
+
+    ``write(conn)`` records desired state in the job's transaction; it may raise ApiError
+    to refuse the request (nothing is written then).
+    """
+    who = auth.caller_name()
+    key = idempotency_key()
+    if key is not None:
+        existing = jobs.find_by_idempotency_key(who, key)
+        if existing is not None:
+            return existing, False
+    queue = messages.node_queue(node) if node else messages.DEFAULT_QUEUE
+    with pool.connection() as conn:
+        if write is not None:
+            write(conn)
+        job, created = jobs.create(kind, target, actor, queue, args, who, key, conn=conn)
+    if created:
+        try:
+            messages.send_job(job)
+            jobs.mark_sent(str(job["id"]))
+        except (redis.RedisError, OSError) as exc:
+            # the row is committed: the scheduler's outbox relay sends it once Redis is back
+            log.warning("job %s left for the outbox relay: %s", job["id"], exc)
+    return job, created
+
+
+def wait_seconds(raw: str | None, default: float = 0.0) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        seconds = validation.parse_duration(raw)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), fields={"wait": str(exc)}) from None
+    return min(seconds, config.load().wait_cap)
+
+
+def wait_for_job(job: dict, seconds: float) -> dict:
+    """The job once it has ended, or as it is when ``seconds`` run out."""
+    job_id = str(job["id"])
+    if job["status"] in jobs.TERMINAL or seconds <= 0:
+        return job
+    latest = {"job": job}
+
+    def ended():
+        latest["job"] = jobs.get(job_id) or latest["job"]
+        return latest["job"]["status"] in jobs.TERMINAL
+
+    waiter.wait_for(job_id, ended, seconds)
+    return latest["job"]
+
+
+def job_json(job: dict) -> dict:
+    return {
+        "id": str(job["id"]), "kind": job["kind"], "target": job["target"],
+        "status": job["status"], "progress": job["progress"], "result": job["result"],
+        "error": job["error"], "attempts": job["attempts"],
+        "requested_by": job["requested_by"], "created_at": job["created_at"].isoformat(),
+        "started_at": job["started_at"].isoformat() if job["started_at"] else None,
+        "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
+    }
+
+
+def accepted(job: dict, wait: str | None = None):
+    """202 with the job and its Location; with ?wait=, once it ended (or the wait ran out)."""
+    job = wait_for_job(job, wait_seconds(wait))
+    status = 200 if job["status"] in jobs.TERMINAL and wait else 202
+    return job_json(job), status, {"Location": f"/api/jobs/{job['id']}"}
+
+
+def failure_status(job: dict) -> int:
+    """The HTTP status that best explains a failed job to the caller."""
+    error = job.get("error") or ""
+    if error.startswith("NotFound"):
+        return 404
+    if error.startswith("Permanent"):
+        return 409
+    return 502
+
+
+def read_result(job: dict, seconds: float):
+    """Await a Docker read (logs, exec, stats) and answer its result with 200."""
+    job = wait_for_job(job, seconds)
+    if job["status"] == "succeeded":
+        return job["result"] or {}, 200
+    if job["status"] in jobs.TERMINAL:
+        raise ApiError(failure_status(job), job["error"] or "the job failed")
+    return job_json(job), 202, {"Location": f"/api/jobs/{job['id']}"}

@@ -1,0 +1,308 @@
+"""Pydantic models of the API's requests and answers (api-sketch.md's shapes)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from web import validation
+
+DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
+                "SETGID", "SETUID"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors and jobs ----------------------------------------------------------
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+    fields: Optional[dict[str, str]] = None
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    target: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: Optional[Progress] = None
+    result: Optional[dict[str, Any]] = None
+    error: Optional[str] = None
+    attempts: int
+    requested_by: Optional[str] = None
+    created_at: datetime
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    next: Optional[str] = None
+
+
+class JobPath(BaseModel):
+    job_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+
+
+class WaitQuery(Strict):
+    wait: Optional[str] = Field(None, description="seconds (30) or a suffixed form (30s, 5m)")
+
+
+class JobListQuery(Strict):
+    status: Optional[Literal["queued", "running", "succeeded", "failed", "cancelled"]] = None
+    kind: Optional[str] = Field(None, max_length=64, pattern=r"^[a-z_]+$")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: Optional[str] = Field(None, max_length=120)
+
+
+# --- containers -----------------------------------------------------------------
+
+class Resources(Strict):
+    cpus: Optional[float | str] = None
+    cpu_shares: Optional[int] = Field(None, ge=2, le=262144)
+    memory: Optional[int | str] = None
+    pids_limit: Optional[int] = Field(None, ge=1, le=4194304)
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, value):
+        return None if value is None else validation.parse_cpus(value)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value):
+        if value is None:
+            return None
+        size = validation.parse_size(value)
+        if size < 6 * 1024 * 1024:
+            raise ValueError("memory must be at least 6m (Docker's minimum)")
+        return size
+
+    def normalised(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Security(Strict):
+    read_only: bool = False
+    user: Optional[str] = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_.:-]+$")
+    cap_add: list[str] = Field(default_factory=list, max_length=64)
+    cap_drop: list[str] = Field(default_factory=lambda: ["ALL"], max_length=64)
+    no_new_privileges: bool = True
+    privileged: bool = False
+    network_mode: Optional[Literal["bridge", "none", "host"]] = None
+    pid_mode: Optional[Literal["host"]] = None
+
+    @field_validator("cap_add", "cap_drop")
+    @classmethod
+    def _caps(cls, values):
+        out = []
+        for value in values:
+            cap = value.upper()
+            cap = cap[4:] if cap.startswith("CAP_") else cap
+            if not cap.replace("_", "").isalnum() or len(cap) > 32:
+                raise ValueError(f"{value!r} is not a capability name")
+            out.append(cap)
+        return out
+
+    def effective_cap_add(self) -> list[str]:
+        """With cap_drop ALL, the default set comes back unless the user dropped some."""
+        if "ALL" in self.cap_drop:
+            return sorted(set(DEFAULT_CAPS) | set(self.cap_add))
+        return sorted(set(self.cap_add))
+
+    def extra_capabilities(self) -> list[str]:
+        return sorted(set(self.cap_add) - set(DEFAULT_CAPS))
+
+
+class MountSpec(Strict):
+    type: Literal["volume", "tmpfs", "bind"]
+    source: Optional[str] = Field(None, max_length=255)
+    target: str = Field(max_length=255, pattern=r"^/")
+    read_only: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value):
+        if value is not None and ".." in value.split("/"):
+            raise ValueError("a mount source may not contain '..'")
+        return value
+
+
+class ContainerCreate(Strict):
+    image: str
+    name: Optional[str] = None
+    command: Optional[list[str] | str] = None
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    ports: dict[str, Optional[int]] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    restart_policy: Literal["no", "always", "unless-stopped", "on-failure"] = "no"
+    labels: dict[str, str] = Field(default_factory=dict)
+    security: Security = Field(default_factory=Security)
+    mounts: list[MountSpec] = Field(default_factory=list, max_length=32)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value):
+        return validation.check_image(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value):
+        return None if value is None else validation.check_name(value)
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env(cls, values):
+        for key in values:
+            if not validation.ENV_KEY_RE.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return values
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, values):
+        out = {}
+        for spec, host_port in values.items():
+            if host_port is not None and not 1 <= host_port <= 65535:
+                raise ValueError(f"host port {host_port} for {spec} is outside 1-65535")
+            out[validation.normalise_port(spec)] = host_port
+        return out
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, values):
+        for key in values:
+            if key.startswith("harbormaster.") or key == "managed-by":
+                raise ValueError(f"label {key!r} is reserved")
+            if not key or len(key) > 128:
+                raise ValueError("label keys are 1-128 characters")
+        return values
+
+
+class ContainerOut(BaseModel):
+    id: Optional[str] = None
+    name: str
+    image: str
+    state: str
+    health: str
+    kind: str
+    deployment: Optional[str] = None
+    slot: Optional[int] = None
+    generation: Optional[int] = None
+    node: str
+    ports: dict[str, Optional[int]]
+    endpoint: Optional[str] = None
+    resources: dict[str, Any]
+    labels: dict[str, str] = Field(default_factory=dict)
+    restarts: int
+    exit_code: Optional[int] = None
+    error: Optional[str] = None
+    created_at: datetime
+    started_at: Optional[datetime] = None
+
+
+class ContainerList(BaseModel):
+    items: list[ContainerOut]
+    next: Optional[str] = None
+
+
+class ContainerPath(BaseModel):
+    ref: str = Field(max_length=128, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class ContainerListQuery(Strict):
+    state: Optional[Literal["creating", "created", "starting", "running", "paused", "stopping",
+                            "stopped", "removing", "removed", "error"]] = None
+    image: Optional[str] = Field(None, max_length=255)
+    deployment: Optional[str] = Field(None, max_length=63)
+    label: Optional[str] = Field(None, max_length=300, description="key or key=value")
+    kind: Optional[Literal["standalone", "deployment"]] = None
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Optional[str] = Field(None, max_length=128)
+
+
+class StopQuery(WaitQuery):
+    timeout: Optional[int] = Field(None, ge=0, le=600)
+
+
+class StopBody(Strict):
+    timeout: int = Field(10, ge=0, le=600)
+
+
+class KillBody(Strict):
+    signal: str = Field("SIGKILL", pattern=validation.SIGNAL_RE.pattern)
+
+
+class DeleteQuery(WaitQuery):
+    force: Optional[bool] = None
+
+
+class DeleteBody(Strict):
+    force: bool = False
+
+
+class LogsQuery(Strict):
+    tail: Optional[int] = Field(None, ge=0, le=100000)
+    timestamps: bool = False
+    since: Optional[int] = Field(None, ge=0, description="unix seconds")
+    wait: Optional[str] = None
+
+
+class ExecBody(Strict):
+    command: list[str] | str = Field(..., description="argv list or a shell string")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value):
+        if isinstance(value, list) and not value or isinstance(value, str) and not value.strip():
+            raise ValueError("command must not be empty")
+        return value
+
+
+class ReadResult(BaseModel):
+    """The result of a Docker read (logs, exec, stats), as the job recorded it."""
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class UsageSummary(BaseModel):
+    containers: int
+    by_state: dict[str, int]
+    by_kind: dict[str, int]
+    reserved_cpus: float
+    reserved_memory_bytes: int
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    deployment: Optional[str] = None
+    container: Optional[str] = None
+    detail: dict[str, Any]
+    who: Optional[str] = None
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    next: Optional[str] = None
+
+
+class EventQuery(Strict):
+    deployment: Optional[str] = Field(None, max_length=63)
+    container: Optional[str] = Field(None, max_length=128)
+    kind: Optional[str] = Field(None, max_length=64)
+    since: Optional[datetime] = None
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Optional[str] = Field(None, max_length=20, pattern=r"^\d+$")

@@ -1,0 +1,243 @@
+"""Dramatiq actors: thin verb_noun functions taking a job id.
+
+Each loads the job's arguments, acts on Docker through docker_ops, records what it
+observed and one event, and returns the job's result. Every actor is idempotent: a
+redelivered message after a worker died finds the work (partly) done and finishes it.
+Run with ``dramatiq workers.actors --queues default node.<name>``.
+"""
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+import config
+from db import containers, events, installation, jobs, secrets
+from workers import docker_ops, labels, messages, observe
+from workers.broker import MAX_RETRIES, get_broker
+from workers.docker_ops import NotFound, Permanent
+
+log = logging.getLogger("harbormaster.actors")
+broker = get_broker()
+CFG = config.load()
+broker.declare_queue(messages.node_queue(CFG.node_name))
+
+
+def job_actor(fn):
+    """A Dramatiq actor for one job kind: Permanent errors fail the job at once."""
+    return dramatiq.actor(fn, actor_name=fn.__name__, queue_name=messages.DEFAULT_QUEUE,
+                          throws=(Permanent,), max_retries=MAX_RETRIES)
+
+
+def load(job_id: str) -> tuple[dict, dict]:
+    job = jobs.get_with_args(job_id)
+    return job, job["args"]
+
+
+def record(name: str, docker_id: str | None = None) -> dict | None:
+    """Inspect the container and store what Docker says; None when it no longer exists."""
+    attrs = docker_ops.find(docker_id or name)
+    if attrs is None:
+        containers.mark_gone(name)
+        return None
+    f = observe.fields(attrs)
+    row, _ = containers.observe(**{k: f[k] for k in (
+        "docker_id", "state", "ports", "pid", "exit_code", "restarts", "started_at",
+        "finished_at", "labels", "image", "kind", "node")}, name=name)
+    return row
+
+
+def target(args: dict) -> dict:
+    row = containers.by_name(args["name"])
+    if row is None or row["state"] == "removed" or not row["docker_id"]:
+        raise NotFound(f"container {args['name']!r} not found")
+    return row
+
+
+def summary(row: dict) -> dict:
+    return {"container_id": row["docker_id"], "name": row["name"], "state": row["state"],
+            "ports": row["ports"]}
+
+
+# --- create -----------------------------------------------------------------
+
+@job_actor
+def create_container(job_id: str):
+    job, args = load(job_id)
+    name = args["name"]
+    row = containers.by_name(name)
+    if row is None:
+        raise Permanent(f"container {name!r} has no record (deleted before it was created?)")
+    spec = row["spec"]
+    cluster = installation.cluster_id()
+    try:
+        attrs = docker_ops.find(name)
+        if attrs is not None and attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
+            raise Permanent(f"a container named {name!r} exists outside this installation")
+        if attrs is None:
+            docker_ops.ensure_image(spec["image"])
+            jobs.set_progress(job_id, 0, 2, "creating")
+            env = dict(spec.get("env") or {})
+            env.update(secrets.get(name))
+            attrs = docker_ops.create(
+                name=name, image=spec["image"], command=spec.get("command"), env=env,
+                labels=labels.for_container(cluster, "standalone", row["node"], name,
+                                            spec["image"], spec.get("labels")),
+                ports=spec.get("ports") or {}, resources=spec.get("resources") or {},
+                security=spec.get("security") or {}, mounts=spec.get("mounts") or [],
+                restart_policy=spec.get("restart_policy"))
+            events.add("create", container=name, who=job["requested_by"],
+                       detail={"job": job_id, "image": spec["image"]})
+        record(name, attrs["Id"])
+        jobs.set_progress(job_id, 1, 2, "starting")
+        if observe.state_of(docker_ops.inspect(attrs["Id"])) != "running":
+            containers.set_state(name, "starting")
+            docker_ops.start(attrs["Id"])
+            events.add("start", container=name, who=job["requested_by"], detail={"job": job_id})
+        row = record(name, attrs["Id"])
+        jobs.set_progress(job_id, 2, 2, "running")
+        return summary(row)
+    except Permanent as exc:
+        containers.set_state(name, "error", error=str(exc))
+        events.add("error", container=name, who=job["requested_by"],
+                   detail={"job": job_id, "error": str(exc)})
+        raise
+
+
+# --- simple transitions -----------------------------------------------------
+
+def _transition(job_id: str, verb: str, before_state: str | None, action) -> dict:
+    job, args = load(job_id)
+    row = target(args)
+    if before_state:
+        containers.set_state(row["name"], before_state)
+    try:
+        action(row["docker_id"], args)
+    finally:
+        row = record(row["name"], row["docker_id"]) or row
+    events.add(verb, container=row["name"], deployment=row["deployment"],
+               who=job["requested_by"], detail={"job": job_id, **args.get("detail", {})})
+    return summary(row)
+
+
+@job_actor
+def start_container(job_id: str):
+    return _transition(job_id, "start", "starting", lambda ref, a: docker_ops.start(ref))
+
+
+@job_actor
+def stop_container(job_id: str):
+    return _transition(job_id, "stop", "stopping",
+                       lambda ref, a: docker_ops.stop(ref, timeout=a.get("timeout", 10)))
+
+
+@job_actor
+def restart_container(job_id: str):
+    return _transition(job_id, "restart", "starting",
+                       lambda ref, a: docker_ops.restart(ref, timeout=a.get("timeout", 10)))
+
+
+@job_actor
+def kill_container(job_id: str):
+    return _transition(job_id, "kill", "stopping",
+                       lambda ref, a: docker_ops.kill(ref, signal=a.get("signal", "SIGKILL")))
+
+
+@job_actor
+def pause_container(job_id: str):
+    return _transition(job_id, "pause", None, lambda ref, a: docker_ops.pause(ref))
+
+
+@job_actor
+def unpause_container(job_id: str):
+    return _transition(job_id, "unpause", None, lambda ref, a: docker_ops.unpause(ref))
+
+
+@job_actor
+def update_container_resources(job_id: str):
+    def apply(ref, args):
+        docker_ops.update(ref, args["resources"])
+        containers.set_resources(args["name"], args["resources"])
+    return _transition(job_id, "update_resources", None, apply)
+
+
+@job_actor
+def remove_container(job_id: str):
+    job, args = load(job_id)
+    row = containers.by_name(args["name"])
+    if row is None or row["state"] == "removed":
+        return {"name": args["name"], "removed": True}
+    containers.set_state(row["name"], "removing")
+    try:
+        if row["docker_id"]:
+            docker_ops.remove(row["docker_id"], force=bool(args.get("force")))
+    except Permanent:
+        # e.g. "cannot remove a running container" without force: back to what it is
+        record(row["name"], row["docker_id"])
+        raise
+    containers.mark_gone(row["name"])
+    secrets.delete(row["name"])
+    events.add("remove", container=row["name"], deployment=row["deployment"],
+               who=job["requested_by"], detail={"job": job_id, "force": bool(args.get("force"))})
+    return {"container_id": row["docker_id"], "name": row["name"], "removed": True}
+
+
+# --- reads that need Docker -------------------------------------------------
+
+@job_actor
+def read_container_logs(job_id: str):
+    _, args = load(job_id)
+    row = target(args)
+    text = docker_ops.logs(row["docker_id"], tail=args.get("tail"),
+                           timestamps=bool(args.get("timestamps")), since=args.get("since"))
+    cap = CFG.result_cap_bytes - 512
+    truncated = len(text.encode()) > cap
+    if truncated:  # keep the newest lines: the end of a log is what people look for
+        text = text.encode()[-cap:].decode("utf-8", errors="replace")
+    return {"name": row["name"], "logs": text, "truncated": truncated}
+
+
+@job_actor
+def exec_in_container(job_id: str):
+    job, args = load(job_id)
+    row = target(args)
+    exit_code, output = docker_ops.exec_run(row["docker_id"], args["command"])
+    events.add("exec", container=row["name"], deployment=row["deployment"],
+               who=job["requested_by"], detail={"job": job_id, "exit_code": exit_code})
+    cap = CFG.result_cap_bytes - 512
+    return {"name": row["name"], "exit_code": exit_code,
+            "output": output[-cap:], "truncated": len(output) > cap}
+
+
+@job_actor
+def read_container_stats(job_id: str):
+    _, args = load(job_id)
+    row = target(args)
+    raw = docker_ops.stats(row["docker_id"])
+    return {"name": row["name"], **stats_summary(raw)}
+
+
+def stats_summary(raw: dict) -> dict:
+    """The figures people read from one Engine API stats document."""
+    cpu, pre = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
+    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - \
+        pre.get("cpu_usage", {}).get("total_usage", 0)
+    sys_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
+    cores = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
+    cpu_percent = (cpu_delta / sys_delta) * cores * 100.0 if sys_delta > 0 else 0.0
+    mem = raw.get("memory_stats", {})
+    usage = mem.get("usage", 0) - (mem.get("stats", {}) or {}).get("cache", 0)
+    limit = mem.get("limit") or 0
+    nets = raw.get("networks") or {}
+    blk = (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
+    return {
+        "cpu_percent": round(cpu_percent, 2),
+        "memory_bytes": usage,
+        "memory_limit_bytes": limit,
+        "memory_percent": round(usage / limit * 100.0, 2) if limit else 0.0,
+        "network_rx_bytes": sum(n.get("rx_bytes", 0) for n in nets.values()),
+        "network_tx_bytes": sum(n.get("tx_bytes", 0) for n in nets.values()),
+        "block_read_bytes": sum(b.get("value", 0) for b in blk if b.get("op") == "Read"),
+        "block_write_bytes": sum(b.get("value", 0) for b in blk if b.get("op") == "Write"),
+        "pids": (raw.get("pids_stats") or {}).get("current"),
+    }

@@ -1,0 +1,167 @@
+"""The per-node agent: Docker's event stream -> observed state, a full sync, the heartbeat.
+
+Three loops in threads of one process:
+- heartbeat: every 2 s ping Docker and write the node's row (latency or the error);
+- events: follow Docker's container events for our cluster label and record each
+  container's state (and an event row when the change is news);
+- sync: every so often list our containers and reconcile the table with Docker, the
+  backstop for events missed while Docker or the agent was down.
+Run with ``python -m workers.agent``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import config
+from db import containers, events, installation, nodes
+from db.pool import Unavailable
+from workers import docker_ops, labels, observe
+from workers.docker_ops import DockerError
+
+log = logging.getLogger("harbormaster.agent")
+LIFECYCLE = {"create", "start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause",
+             "restart"}
+
+
+class Agent:
+    def __init__(self, cfg: config.Config):
+        self.cfg = cfg
+        self.stop = threading.Event()
+        self.cluster = installation.cluster_id()
+        self.static_info: dict = {}
+        self.stream = None
+
+    # --- heartbeat ------------------------------------------------------------
+    def heartbeat_once(self) -> None:
+        try:
+            latency = docker_ops.ping()
+            if not self.static_info:
+                info = docker_ops.info()
+                self.static_info = {"version": info.get("ServerVersion"),
+                                    "cpus": info.get("NCPU"), "memory_bytes": info.get("MemTotal")}
+            nodes.heartbeat(self.cfg.node_name, True, latency * 1000.0, None,
+                            self.static_info.get("version"), self.static_info.get("cpus"),
+                            self.static_info.get("memory_bytes"), os.getpid())
+        except DockerError as exc:
+            nodes.heartbeat(self.cfg.node_name, False, None, str(exc)[:500], None, None, None,
+                            os.getpid())
+
+    def heartbeat_loop(self) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.heartbeat_once()
+            except Unavailable as exc:
+                log.warning("heartbeat not written: %s", exc)
+            self.stop.wait(max(0.0, self.cfg.heartbeat_interval - (time.monotonic() - started)))
+
+    # --- events ---------------------------------------------------------------
+    def handle_event(self, event: dict) -> None:
+        action = (event.get("Action") or event.get("status") or "").split(":")[0]
+        if action not in LIFECYCLE:
+            return
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        name, docker_id = attrs.get("name"), event.get("id")
+        if not name or attrs.get(labels.NODE, self.cfg.node_name) != self.cfg.node_name:
+            return
+        if action == "destroy":
+            gone = containers.mark_gone(name, docker_id)
+            # news only when nobody of ours was removing it (the actor records its own)
+            if gone is not None and gone["previous"] != "removing":
+                events.add("destroy", container=name, deployment=gone["deployment"],
+                           detail={"docker_id": docker_id, "observed": "docker event"})
+            return
+        inspected = docker_ops.find(docker_id)
+        if inspected is None:
+            return  # destroyed meanwhile: the destroy event follows
+        self.observe(inspected, action, attrs)
+
+    def observe(self, attrs: dict, action: str, event_attrs: dict | None = None) -> None:
+        f = observe.fields(attrs)
+        row, previous = containers.observe(**{k: f[k] for k in (
+            "name", "docker_id", "state", "ports", "pid", "exit_code", "restarts", "started_at",
+            "finished_at", "labels", "image", "kind", "node")})
+        if observe.event_is_news(previous, f["state"], action):
+            detail = {"docker_id": f["docker_id"], "state": f["state"]}
+            if action == "die":
+                code = (event_attrs or {}).get("exitCode")
+                detail["exit_code"] = int(code) if code is not None else f["exit_code"]
+            events.add(action if action in LIFECYCLE else f["state"], container=f["name"],
+                       deployment=row["deployment"] if row else None, detail=detail)
+
+    def events_loop(self) -> None:
+        since = time.time()
+        while not self.stop.is_set():
+            try:
+                self.stream = docker_ops.events({labels.CLUSTER: self.cluster}, since=since)
+                # events since the last one seen, then live; resync what may have been missed
+                self.sync_once()
+                for event in self.stream:
+                    since = event.get("time", since)
+                    try:
+                        self.handle_event(event)
+                    except (DockerError, Unavailable) as exc:
+                        log.warning("event %s not recorded: %s", event.get("Action"), exc)
+            except (DockerError, Unavailable, OSError) as exc:
+                log.warning("event stream interrupted: %s", exc)
+            except Exception:  # noqa: BLE001 - a broken stream raises many kinds; keep following
+                log.exception("event stream failed")
+            self.stop.wait(1.0)
+
+    # --- full sync ------------------------------------------------------------
+    def sync_once(self) -> None:
+        listed = docker_ops.list_containers({labels.CLUSTER: self.cluster,
+                                             labels.NODE: self.cfg.node_name})
+        seen = set()
+        for entry in listed:
+            attrs = docker_ops.find(entry["Id"])
+            if attrs is None:
+                continue
+            seen.add(observe.list_entry_name(entry))
+            self.observe(attrs, "sync")
+        for row in containers.live_on_node(self.cfg.node_name):
+            if row["name"] not in seen and row["docker_id"]:
+                gone = containers.mark_gone(row["name"], row["docker_id"])
+                if gone is not None:
+                    events.add("destroy", container=row["name"], deployment=row["deployment"],
+                               detail={"docker_id": row["docker_id"], "observed": "full sync"})
+
+    def sync_loop(self) -> None:
+        while not self.stop.wait(self.cfg.agent_full_sync_interval):
+            try:
+                self.sync_once()
+            except (DockerError, Unavailable) as exc:
+                log.warning("full sync skipped: %s", exc)
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
+                   for fn in (self.heartbeat_loop, self.events_loop, self.sync_loop)]
+        for thread in threads:
+            thread.start()
+        self.stop.wait()
+        if self.stream is not None:
+            docker_ops.close_events(self.stream)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    cfg = config.load()
+    while True:
+        try:
+            agent = Agent(cfg)
+            break
+        except Unavailable as exc:  # Postgres not up yet: the supervisor's start is early
+            log.warning("waiting for postgres: %s", exc)
+            time.sleep(1)
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
+    log.info("agent for node %s, cluster %s", cfg.node_name, agent.cluster)
+    agent.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Actor names, their queues, and ``send``: what web and the scheduler import to enqueue.
+
+Senders never import the actors module (it pulls in docker); a message is addressed by
+actor name. Docker work for a node goes to the queue ``node.<name>``; the rest to
+``default``.
+"""
+from __future__ import annotations
+
+import dramatiq
+
+from workers.broker import get_broker
+
+DEFAULT_QUEUE = "default"
+
+# container lifecycle (one job each)
+CREATE_CONTAINER = "create_container"
+START_CONTAINER = "start_container"
+STOP_CONTAINER = "stop_container"
+RESTART_CONTAINER = "restart_container"
+KILL_CONTAINER = "kill_container"
+PAUSE_CONTAINER = "pause_container"
+UNPAUSE_CONTAINER = "unpause_container"
+REMOVE_CONTAINER = "remove_container"
+UPDATE_CONTAINER_RESOURCES = "update_container_resources"
+READ_CONTAINER_LOGS = "read_container_logs"
+EXEC_IN_CONTAINER = "exec_in_container"
+READ_CONTAINER_STATS = "read_container_stats"
+
+# periodic and internal (no job rows)
+SYNC_NODE = "sync_node"
+
+
+def node_queue(node: str) -> str:
+    return f"node.{node}"
+
+
+def send(actor_name: str, queue: str, args: tuple = (), job_id: str | None = None) -> str:
+    """Enqueue one message; raises redis errors when the broker is unreachable."""
+    options = {"job_id": job_id} if job_id else {}
+    message = dramatiq.Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={},
+                               options=options)
+    get_broker().enqueue(message)
+    return message.message_id
+
+
+def send_job(job: dict) -> str:
+    """Enqueue the message of one jobs row (its only argument is the job id)."""
+    return send(job["actor"], job["queue"], (str(job["id"]),), job_id=str(job["id"]))
