@@ -63,10 +63,12 @@ def get_broker() -> RedisBroker:
             cfg = config.load()
             client = redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=2,
                                           socket_timeout=15, health_check_interval=10)
-            middleware = [AgeLimit(), TimeLimit(time_limit=int(cfg.job_time_limit * 1000)),
+            # JobsMiddleware first: Dramatiq runs after_* hooks in reverse order, so it
+            # sees the message after Retries decided whether it failed for good
+            middleware = [JobsMiddleware(), AgeLimit(),
+                          TimeLimit(time_limit=int(cfg.job_time_limit * 1000)),
                           ShutdownNotifications(), Callbacks(), Pipelines(),
-                          Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=5000),
-                          JobsMiddleware()]
+                          Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=5000)]
             _broker = RedisBroker(client=client, middleware=middleware,
                                   namespace=f"harbormaster",
                                   heartbeat_timeout=cfg.broker_heartbeat_timeout_ms,

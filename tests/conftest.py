@@ -1,0 +1,85 @@
+"""Session fixtures: one test platform for the whole run, an HTTP client, Docker."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from tests.support.platform import TestPlatform
+
+DISRUPTIVE_LAST = "disruptive"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: kills processes or cuts Docker (runs last)")
+    config.addinivalue_line("markers", "e2e: needs the running platform and Docker")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # unit tests first, then everything else, then what kills processes or cuts Docker
+    def rank(item):
+        if item.get_closest_marker(DISRUPTIVE_LAST):
+            return 2
+        return 0 if "/unit/" in str(item.fspath) else 1
+    items.sort(key=rank)
+
+
+class Api:
+    """A small HTTP client for the platform under test."""
+
+    def __init__(self, base: str, token: str | None = None):
+        self.base = base
+        self.session = requests.Session()
+        self.token = token
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 90)
+        return self.session.request(method, self.base + path, **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def job(self, response: requests.Response, wait: float = 60) -> dict:
+        """Follow a 202's Location until the job ends; return the job."""
+        assert response.status_code in (200, 202), response.text
+        job = response.json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        ended = self.get(f"/api/jobs/{job['id']}", params={"wait": wait}).json()
+        assert ended["status"] in ("succeeded", "failed", "cancelled"), ended
+        return ended
+
+
+@pytest.fixture(scope="session")
+def platform():
+    plat = TestPlatform()
+    try:
+        plat.start()
+        # the test process's own config (for db-level integration tests)
+        os.environ["DATABASE_URL"] = plat.env["DATABASE_URL"]
+        os.environ["REDIS_URL"] = plat.env["REDIS_URL"]
+        import config
+        config.load.cache_clear()
+        yield plat
+    finally:
+        plat.teardown()
+
+
+@pytest.fixture(scope="session")
+def api(platform):
+    return Api(platform.url)

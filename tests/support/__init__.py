@@ -1,0 +1,1 @@
+"""Test support: the test platform, the Docker socket proxy, waiting helpers."""

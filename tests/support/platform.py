@@ -1,0 +1,174 @@
+"""One Harbormaster per test session: its own data directory, Postgres, Redis, ports,
+cluster id and a test profile of short intervals; the real processes under supervisord,
+talking to the real Docker engine through a proxy the tests can cut.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import psycopg
+import redis
+import requests
+
+from ops import bootstrap, supervise
+from tests.support.dockerproxy import DockerProxy
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+TEST_PROFILE = {
+    "HARBORMASTER_HEARTBEAT_INTERVAL": "1",
+    "HARBORMASTER_HEARTBEAT_STALE_AFTER": "4",
+    "HARBORMASTER_AGENT_SYNC_INTERVAL": "5",
+    "HARBORMASTER_OUTBOX_INTERVAL": "1",
+    "HARBORMASTER_OUTBOX_RESEND_AFTER": "30",
+    "HARBORMASTER_JOB_SWEEP_INTERVAL": "2",
+    "HARBORMASTER_JOB_TIME_LIMIT": "60",
+    "HARBORMASTER_BROKER_HEARTBEAT_TIMEOUT_MS": "5000",
+    "HARBORMASTER_BROKER_MAINTENANCE_CHANCE": "1000000",
+    "HARBORMASTER_WEB_WORKERS": "2",
+    "HARBORMASTER_WORKER_THREADS": "8",
+    "HARBORMASTER_WAIT_CAP": "60",
+}
+
+
+class TestPlatform:
+    __test__ = False  # not a test class
+
+    def __init__(self, extra_env: dict | None = None):
+        # short path: Postgres's socket path must stay under ~100 characters
+        self.data = Path(tempfile.mkdtemp(prefix="hm-test-"))
+        self.proxy = DockerProxy(str(self.data / "docker.sock"))
+        self.redis_port = free_port()
+        self.web_port = free_port()
+        self.extra_env = extra_env or {}
+        self.env: dict = {}
+        self.supervisord = None
+        self._docker = None
+
+    @property
+    def docker(self) -> docker.DockerClient:
+        """A client straight to the engine (not through the proxy): the truth in tests."""
+        if self._docker is None:
+            self._docker = docker.DockerClient(base_url="unix:///var/run/docker.sock")
+        return self._docker
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    # --- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        bootstrap.ensure_docker(ROOT / ".harbormaster")
+        saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "REDIS_URL", "DOCKER_HOST")
+                 if k in os.environ}
+        try:
+            from ops import images
+            images.ensure_images()
+            database_url = bootstrap.ensure_postgres(self.data)
+        finally:
+            os.environ.update(saved)
+        bootstrap.start_redis(self.data, self.redis_port)
+        self.proxy.start()
+        self.env = supervise.process_env({
+            **TEST_PROFILE,
+            "HARBORMASTER_DATA": str(self.data),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "DOCKER_HOST": self.proxy.url,
+            "HARBORMASTER_WEB_PORT": str(self.web_port),
+            **self.extra_env,
+        })
+        supervise.release(self.env)
+        self.start_processes()
+
+    def start_processes(self) -> None:
+        self.supervisord = supervise.start(self.data, self.env, foreground=False)
+        supervise.wait_running(self.data, timeout=60)
+        wait_until(self.ready, 60, "platform ready (web answers, node heartbeat fresh)")
+
+    def ready(self) -> bool:
+        try:
+            if requests.get(f"{self.url}/health", timeout=2).status_code != 200:
+                return False
+        except requests.RequestException:
+            return False
+        row = self.sql("SELECT docker_ok, extract(epoch FROM now() - heartbeat_at) AS age"
+                       " FROM nodes WHERE name = 'local'")
+        return bool(row) and row[0][0] and row[0][1] < 3
+
+    def stop_processes(self) -> None:
+        if self.supervisord is not None:
+            self.supervisord.send_signal(signal.SIGTERM)
+            self.supervisord.wait(timeout=60)
+            self.supervisord = None
+
+    def program_pid(self, name: str) -> int:
+        return supervise.program_pid(self.data, name)
+
+    def stop_program(self, name: str) -> None:
+        supervise.rpc(self.data).stopProcess(name)
+
+    def start_program(self, name: str) -> None:
+        supervise.rpc(self.data).startProcess(name)
+
+    def stop_redis(self) -> None:
+        bootstrap.stop_redis(self.data)
+
+    def start_redis(self) -> None:
+        bootstrap.start_redis(self.data, self.redis_port)
+
+    def teardown(self) -> None:
+        try:
+            self.stop_processes()
+        finally:
+            self.remove_containers()
+            self.proxy.close()
+            bootstrap.stop_redis(self.data)
+            bootstrap.stop_postgres(self.data)
+            if os.environ.get("HARBORMASTER_KEEP_TEST_DATA") != "1":
+                shutil.rmtree(self.data, ignore_errors=True)
+
+    # --- helpers --------------------------------------------------------------
+    @property
+    def cluster_id(self) -> str:
+        return self.sql("SELECT cluster_id FROM installation")[0][0]
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(port=self.redis_port)
+
+    def containers(self, **labels) -> list:
+        """Our containers in Docker (the truth, not through the proxy)."""
+        filters = [f"harbormaster.cluster={self.cluster_id}"]
+        filters += [f"{k}={v}" for k, v in labels.items()]
+        return self.docker.containers.list(all=True, filters={"label": filters})
+
+    def remove_containers(self) -> None:
+        try:
+            for container in self.containers():
+                container.remove(force=True)
+        except (docker.errors.APIError, psycopg.Error):
+            pass
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted((self.data / "logs").glob("*.log")))
