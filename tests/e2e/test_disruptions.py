@@ -1,0 +1,105 @@
+"""Outages and crashes: Redis down (outbox), a worker killed mid-job, Docker cut off,
+every platform process restarted. These run last."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
+HTTPD = "harbormaster/busybox-httpd"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_outbox_sends_the_job_once_redis_is_back(api, platform):
+    platform.stop_redis()
+    try:
+        name = unique("outbox")
+        r = api.post("/api/containers", json={"image": HTTPD, "name": name})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        time.sleep(2)  # a few relay passes while Redis is down: the job must stay queued
+        assert api.get(f"/api/jobs/{job_id}").json()["status"] == "queued"
+    finally:
+        platform.start_redis()
+    job = api.get(f"/api/jobs/{job_id}", params={"wait": 60}).json()
+    assert job["status"] == "succeeded", job
+    assert len(platform.containers(**{"harbormaster.name": name})) == 1
+
+
+def test_worker_killed_during_create_job_ends_with_exactly_one_container(api, platform):
+    name = unique("killed")
+    platform.proxy.hold(b"/containers/create")
+    try:
+        r = api.post("/api/containers", json={"image": HTTPD, "name": name})
+        job_id = r.json()["id"]
+        wait_until(platform.proxy.held.is_set, 30, "the worker's create call reached Docker")
+        assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+        worker_pid = platform.program_pid("worker")
+        os.killpg(worker_pid, signal.SIGKILL)  # the whole group: dramatiq and its children
+    finally:
+        platform.proxy.release()
+    wait_until(lambda: platform.program_pid("worker") not in (0, worker_pid), 30,
+               "supervisord restarted the worker")
+    job = api.get(f"/api/jobs/{job_id}", params={"wait": 60}).json()
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] >= 2
+    assert len(platform.containers(**{"harbormaster.name": name})) == 1
+    assert platform.containers(**{"harbormaster.name": name})[0].status == "running"
+
+
+def test_docker_cut_off_answers_503_naming_docker_and_recovers(api, platform):
+    name = unique("cut")
+    api.job(api.post("/api/containers", json={"image": HTTPD, "name": name}))
+    platform.proxy.cut()
+    try:
+        (r,) = wait_until(lambda: _503(api.post("/api/containers", json={"image": HTTPD})), 20,
+                          "requests needing Docker answer 503")
+        assert "docker" in r.json()["detail"].lower()
+        assert r.json()["error"] == "dependency_unavailable"
+        assert api.get(f"/api/containers/{name}/logs").status_code == 503
+        # reads from Postgres keep working
+        assert api.get(f"/api/containers/{name}").status_code == 200
+        assert api.get("/api/containers").status_code == 200
+        assert api.get("/api/events").status_code == 200
+    finally:
+        platform.proxy.restore()
+    wait_until(lambda: api.post("/api/containers", json={"image": HTTPD, "name": unique("back")},
+                                params={"wait": 30}).status_code == 200, 30,
+               "Docker work accepted again")
+    logs = api.get(f"/api/containers/{name}/logs")
+    assert logs.status_code == 200
+
+
+def _503(response):
+    # a tuple: a Response with an error status is falsy
+    return (response,) if response.status_code == 503 else None
+
+
+def test_restarting_every_platform_process_leaves_the_containers_untouched(api, platform):
+    names = [unique("keep") for _ in range(2)]
+    for name in names:
+        assert api.job(api.post("/api/containers", json={"image": HTTPD, "name": name}))[
+            "status"] == "succeeded"
+    before = {n: platform.containers(**{"harbormaster.name": n})[0] for n in names}
+    snapshot = {n: (c.id, c.attrs["State"]["StartedAt"], c.attrs["RestartCount"])
+                for n, c in before.items()}
+    platform.stop_processes()
+    for name, container in before.items():
+        container.reload()
+        assert container.status == "running", name
+    platform.start_processes()
+    for name in names:
+        container = platform.containers(**{"harbormaster.name": name})[0]
+        assert (container.id, container.attrs["State"]["StartedAt"],
+                container.attrs["RestartCount"]) == snapshot[name]
+        got = api.get(f"/api/containers/{name}").json()
+        assert got["id"] == snapshot[name][0] and got["state"] == "running"
