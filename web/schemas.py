@@ -1,6 +1,7 @@
 """Pydantic models of the API's requests and answers (api-sketch.md's shapes)."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal, Optional
 
@@ -51,7 +52,7 @@ class JobList(BaseModel):
 
 
 class JobPath(BaseModel):
-    job_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+    job_id: uuid.UUID
 
 
 class WaitQuery(Strict):

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print comparable figures (not part of the test run)."""
