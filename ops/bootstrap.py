@@ -117,6 +117,7 @@ def ensure_docker(data_dir: Path) -> str | None:
         return None
     if not shutil.which("dockerd"):
         apt_install("docker.io")
+    data_dir.mkdir(parents=True, exist_ok=True)
     pidfile = data_dir / "dockerd.pid"
     stale = Path("/var/run/docker.pid")
     for path in (pidfile, stale):
