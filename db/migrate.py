@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from db import pool
+import config
+from db import pool, tokens
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -37,11 +38,15 @@ def migrate() -> list[str]:
     return applied
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     applied = migrate()
     print(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
+    if "--first-token" in argv:
+        path = tokens.ensure_first_admin(config.load().data_dir)
+        if path is not None:
+            print(f"first admin token written to {path} (mode 0600)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -82,4 +82,34 @@ def platform():
 
 @pytest.fixture(scope="session")
 def api(platform):
+    """A client holding the first admin token (written by the release step)."""
+    return Api(platform.url, platform.admin_token)
+
+
+@pytest.fixture(scope="session")
+def make_client(platform, api):
+    """Create a token with a role (and options) and return a client holding it."""
+    def make(role: str, **options) -> Api:
+        import uuid
+        body = {"name": f"{role}-{uuid.uuid4().hex[:8]}", "role": role, **options}
+        r = api.post("/api/tokens", json=body)
+        assert r.status_code == 201, r.text
+        client = Api(platform.url, r.json()["token"])
+        client.token_id, client.name = r.json()["id"], r.json()["name"]
+        return client
+    return make
+
+
+@pytest.fixture(scope="session")
+def operator(make_client):
+    return make_client("operator")
+
+
+@pytest.fixture(scope="session")
+def viewer(make_client):
+    return make_client("viewer")
+
+
+@pytest.fixture(scope="session")
+def anonymous(platform):
     return Api(platform.url)

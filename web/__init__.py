@@ -12,7 +12,7 @@ from flask import request
 from flask_openapi3 import Info, OpenAPI
 
 import config
-from web import errors
+from web import auth, errors, limits
 
 
 def create_app() -> OpenAPI:
@@ -20,11 +20,15 @@ def create_app() -> OpenAPI:
     cfg = config.load()
     app = OpenAPI(__name__, info=Info(title="Harbormaster", version="0.1.0"),
                   doc_prefix="/api", doc_url="/openapi.json", doc_ui=True,
-                  security_schemes={}, validation_error_status=422,
+                  security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+                  validation_error_status=422,
                   validation_error_callback=errors.validation_response)
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False
     errors.register(app)
+    # authentication first: the rate limiter keys on the caller it sets
+    app.before_request(auth.authenticate)
+    limits.build(app)
 
     @app.before_request
     def _reject_malformed_json():
@@ -37,7 +41,7 @@ def create_app() -> OpenAPI:
                 raise errors.ApiError(400, f"malformed JSON body: {exc}",
                                       code="malformed_json") from None
 
-    from web import containers_api, events_api, health_api, jobs_api
-    for module in (health_api, jobs_api, containers_api, events_api):
+    from web import audit_api, containers_api, events_api, health_api, jobs_api, tokens_api
+    for module in (health_api, jobs_api, containers_api, events_api, tokens_api, audit_api):
         app.register_api(module.bp)
     return app

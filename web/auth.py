@@ -1,6 +1,109 @@
-"""Who is calling. Until tokens land (the security issue) every caller is 'anonymous'."""
+"""Authentication and roles: who is calling, and may they.
+
+Every request carries ``Authorization: Bearer <token>`` except the public routes. A
+route's required role comes from its blueprint and method: GETs need viewer, other
+methods operator, and the admin blueprints (tokens, audit, nodes) admin. The seed's root
+routes may be opened without a token to configured client networks.
+"""
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass
 
-def caller_name() -> str:
-    return "anonymous"
+from flask import g, request
+
+import config
+from db import tokens
+from web.errors import ApiError
+
+RANK = {"viewer": 0, "operator": 1, "admin": 2}
+ADMIN_BLUEPRINTS = {"tokens", "audit", "nodes"}
+PUBLIC_PATHS = {"/health", "/api/openapi.json", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/static/", "/ui/")
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str
+    token_id: str | None = None
+    rate_limit: str | None = None
+
+
+def client_in(networks) -> bool:
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+def is_public() -> bool:
+    path = request.path
+    if path in PUBLIC_PATHS or path == "/" or path.startswith(PUBLIC_PREFIXES):
+        return True
+    if path == "/metrics":
+        return client_in(config.load().metrics_networks)
+    return False
+
+
+def is_legacy_route() -> bool:
+    return not request.path.startswith("/api/") and request.path != "/api"
+
+
+def required_role() -> str:
+    blueprint = request.blueprint or ""
+    if blueprint in ADMIN_BLUEPRINTS:
+        return "admin"
+    return "viewer" if request.method in READ_METHODS else "operator"
+
+
+def bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate() -> None:
+    """before_request: set g.caller or refuse with 401 / 403."""
+    g.caller = None
+    if is_public():
+        return
+    secret = bearer()
+    if secret is None:
+        cfg = config.load()
+        if is_legacy_route() and cfg.legacy_open and client_in(cfg.legacy_open_networks):
+            g.caller = Caller(name=f"legacy@{request.remote_addr}", role="operator")
+            return
+        raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    row = tokens.authenticate(secret) if len(secret) < 200 else None
+    if row is None:
+        raise ApiError(401, "the token is unknown, revoked or expired",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.caller = Caller(name=row["name"], role=row["role"], token_id=str(row["id"]),
+                      rate_limit=row["rate_limit"])
+    needed = required_role()
+    if RANK[row["role"]] < RANK[needed]:
+        raise ApiError(403, f"this needs the {needed} role; token {row['name']!r} is "
+                            f"{row['role']}")
+
+
+def current() -> Caller | None:
+    return g.get("caller")
+
+
+def caller_name() -> str | None:
+    caller = current()
+    return caller.name if caller else None
+
+
+def require_admin_for(found: dict[str, str]) -> None:
+    """Options that widen access (privileged, bind mounts, ...) need an admin token."""
+    caller = current()
+    if found and (caller is None or RANK[caller.role] < RANK["admin"]):
+        fields = {field: f"{what} needs the admin role" for field, what in found.items()}
+        raise ApiError(403, "; ".join(f"{k}: {v}" for k, v in fields.items()), fields=fields)

@@ -8,16 +8,16 @@ from flask_openapi3 import APIBlueprint, Tag
 
 import config
 from db import containers, secrets
-from web import dispatch, policy
+from web import auth, dispatch, policy
 from web.errors import ApiError, not_found
-from web.schemas import (ContainerCreate, ContainerList, ContainerListQuery, ContainerOut,
+from web.schemas import (BEARER, ContainerCreate, ContainerList, ContainerListQuery, ContainerOut,
                          ContainerPath, DeleteBody, DeleteQuery, ErrorOut, ExecBody, JobOut,
                          KillBody, LogsQuery, ReadResult, Resources, StopBody, StopQuery,
                          UsageSummary, WaitQuery)
 from workers import messages
 
 tag = Tag(name="containers", description="Standalone containers and instances")
-bp = APIBlueprint("containers", __name__, url_prefix="/api/containers", abp_tags=[tag],
+bp = APIBlueprint("containers", __name__, url_prefix="/api/containers", abp_tags=[tag], abp_security=BEARER,
                   abp_responses={400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
                                  503: ErrorOut})
 JOB = {202: JobOut, 200: JobOut}
@@ -61,6 +61,7 @@ def container_job(kind: str, actor: str, row: dict, args: dict | None = None,
 def create_container(body: ContainerCreate, query: WaitQuery):
     """Create and start a container (a job). Secret env entries are stored apart."""
     found = policy.widening_options(body.security, body.mounts)
+    auth.require_admin_for(found)
     policy.check_allowed_by_server(found)
     node = config.load().node_name
     dispatch.require_docker(node)

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from db import events
-from web.schemas import ErrorOut, EventList, EventQuery
+from web.schemas import BEARER, ErrorOut, EventList, EventQuery
 
 tag = Tag(name="events", description="What happened, to what, and who asked")
-bp = APIBlueprint("events", __name__, url_prefix="/api/events", abp_tags=[tag],
+bp = APIBlueprint("events", __name__, url_prefix="/api/events", abp_tags=[tag], abp_security=BEARER,
                   abp_responses={422: ErrorOut, 503: ErrorOut})
 
 

@@ -9,10 +9,10 @@ from flask_openapi3 import APIBlueprint, Tag
 from db import jobs
 from web import dispatch
 from web.errors import ApiError, not_found
-from web.schemas import ErrorOut, JobList, JobListQuery, JobOut, JobPath, WaitQuery
+from web.schemas import BEARER, ErrorOut, JobList, JobListQuery, JobOut, JobPath, WaitQuery
 
 tag = Tag(name="jobs", description="Every requested Docker operation is a job")
-bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", abp_tags=[tag],
+bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", abp_tags=[tag], abp_security=BEARER,
                   abp_responses={404: ErrorOut, 422: ErrorOut, 503: ErrorOut})
 
 

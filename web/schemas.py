@@ -307,3 +307,6 @@ class EventQuery(Strict):
     since: Optional[datetime] = None
     limit: int = Field(100, ge=1, le=1000)
     cursor: Optional[str] = Field(None, max_length=20, pattern=r"^\d+$")
+
+#: every /api operation but the public ones takes a bearer token
+BEARER = [{"bearer": []}]

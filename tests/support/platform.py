@@ -43,6 +43,9 @@ TEST_PROFILE = {
     "HARBORMASTER_WEB_WORKERS": "2",
     "HARBORMASTER_WORKER_THREADS": "8",
     "HARBORMASTER_WAIT_CAP": "60",
+    # the suite polls: keep the shared limits out of its way (tests set tight per-token ones)
+    "HARBORMASTER_RATE_LIMIT": "100000/minute",
+    "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
 }
 
 
@@ -144,6 +147,10 @@ class TestPlatform:
                 shutil.rmtree(self.data, ignore_errors=True)
 
     # --- helpers --------------------------------------------------------------
+    @property
+    def admin_token(self) -> str:
+        return (self.data / "admin-token").read_text().strip()
+
     @property
     def cluster_id(self) -> str:
         return self.sql("SELECT cluster_id FROM installation")[0][0]

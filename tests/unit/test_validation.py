@@ -41,12 +41,12 @@ def test_bad_cpus(value):
 
 
 @pytest.mark.parametrize("value,expected", [(30, 30.0), ("30", 30.0), ("30s", 30.0),
-                                            ("5m", 300.0), ("250ms", 0.25), ("1h", 3600.0)])
+                                            ("5m", 300.0), ("250ms", 0.25), ("1h", 3600.0), ("2d", 172800.0)])
 def test_durations(value, expected):
     assert validation.parse_duration(value) == expected
 
 
-@pytest.mark.parametrize("value", ["soon", "-1", "5d", -3, True])
+@pytest.mark.parametrize("value", ["soon", "-1", "5w", -3, True])
 def test_bad_durations(value):
     with pytest.raises(ValueError):
         validation.parse_duration(value)
