@@ -74,6 +74,17 @@ class Config:
     allow_host_namespaces: bool
     allow_extra_capabilities: bool
 
+    # deployments
+    reconcile_concurrency: int
+    reconcile_interval: float
+    drain_delay: float
+    grace_period: float
+    cleanup_interval: float
+    retired_instance_age: float
+    orphan_grace: float
+    event_retention: float
+    job_retention: float
+
     # pool sizes
     db_pool_max: int
     db_pool_timeout: float
@@ -133,6 +144,15 @@ def from_env(env: dict | None = None) -> Config:
         allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),
         allow_host_namespaces=_bool(env, "HARBORMASTER_ALLOW_HOST_NAMESPACES", False),
         allow_extra_capabilities=_bool(env, "HARBORMASTER_ALLOW_EXTRA_CAPABILITIES", False),
+        reconcile_concurrency=_int(env, "HARBORMASTER_RECONCILE_CONCURRENCY", 8),
+        reconcile_interval=_float(env, "HARBORMASTER_RECONCILE_INTERVAL", 10.0),
+        drain_delay=_float(env, "HARBORMASTER_DRAIN_DELAY", 1.0),
+        grace_period=_float(env, "HARBORMASTER_GRACE_PERIOD", 10.0),
+        cleanup_interval=_float(env, "HARBORMASTER_CLEANUP_INTERVAL", 60.0),
+        retired_instance_age=_float(env, "HARBORMASTER_RETIRED_INSTANCE_AGE", 3600.0),
+        orphan_grace=_float(env, "HARBORMASTER_ORPHAN_GRACE", 300.0),
+        event_retention=_float(env, "HARBORMASTER_EVENT_RETENTION", 30 * 86400.0),
+        job_retention=_float(env, "HARBORMASTER_JOB_RETENTION", 7 * 86400.0),
         db_pool_max=_int(env, "HARBORMASTER_DB_POOL_MAX", 20),
         db_pool_timeout=_float(env, "HARBORMASTER_DB_POOL_TIMEOUT", 5.0),
         metrics_networks=_networks(env.get("HARBORMASTER_METRICS_NETWORKS", "127.0.0.0/8,::1/128")),

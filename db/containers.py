@@ -5,9 +5,13 @@ from psycopg.types.json import Jsonb
 
 from db import pool
 
+def _int_or_none(value):
+    return int(value) if value not in (None, "") else None
+
+
 COLUMNS = ("name, docker_id, kind, deployment, slot, generation, node, image, state, health,"
            " spec, ports, labels, pid, restarts, exit_code, error, created_at, started_at,"
-           " finished_at, updated_at")
+           " finished_at, updated_at, draining")
 ACTIVE = "state <> 'removed'"
 
 
@@ -25,7 +29,7 @@ def request(name: str, kind: str, node: str, image: str, spec: dict, labels: dic
         " node = EXCLUDED.node, image = EXCLUDED.image, spec = EXCLUDED.spec,"
         " labels = EXCLUDED.labels, deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
         " generation = EXCLUDED.generation, state = 'creating', health = 'none',"
-        " ports = '{}', pid = NULL, restarts = 0, exit_code = NULL, error = NULL,"
+        " ports = '{}', pid = NULL, restarts = 0, exit_code = NULL, error = NULL, draining = false,"
         " created_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()"
         " WHERE containers.state = 'removed' RETURNING name",
         (name, kind, node, image, Jsonb(spec), Jsonb(labels), deployment, slot,
@@ -104,16 +108,22 @@ def observe(name: str, docker_id: str, state: str, ports: dict, pid: int | None,
                               (name,)).fetchone()
         row = conn.execute(
             "INSERT INTO containers (name, docker_id, kind, node, image, state, ports, labels, pid,"
-            " exit_code, restarts, started_at, finished_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " exit_code, restarts, started_at, finished_at, deployment, slot, generation)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (name) DO UPDATE SET docker_id = EXCLUDED.docker_id,"
-            " state = EXCLUDED.state, ports = EXCLUDED.ports, pid = EXCLUDED.pid,"
+            # our own removal in progress stays "removing" until the container is gone
+            " state = CASE WHEN containers.state = 'removing' AND EXCLUDED.state <> 'running'"
+            "  AND containers.docker_id = EXCLUDED.docker_id THEN 'removing'"
+            "  ELSE EXCLUDED.state END, ports = EXCLUDED.ports, pid = EXCLUDED.pid,"
             " exit_code = EXCLUDED.exit_code, restarts = EXCLUDED.restarts,"
             " started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
-            " updated_at = now()"
+            " deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
+            " generation = EXCLUDED.generation, kind = EXCLUDED.kind, updated_at = now()"
             f" RETURNING {COLUMNS}",
             (name, docker_id, kind, node, image, state, Jsonb(ports), Jsonb(labels), pid,
-             exit_code, restarts, started_at, finished_at)).fetchone()
+             exit_code, restarts, started_at, finished_at, labels.get("harbormaster.deployment"),
+             _int_or_none(labels.get("harbormaster.slot")),
+             _int_or_none(labels.get("harbormaster.generation")))).fetchone()
     previous = None
     if before is not None and before["docker_id"] == docker_id:
         previous = before["state"]
@@ -151,3 +161,8 @@ def set_resources(name: str, resources: dict) -> None:
     pool.execute("UPDATE containers SET spec = jsonb_set(spec, '{resources}',"
                  " COALESCE(spec->'resources', '{}'::jsonb) || %s), updated_at = now()"
                  " WHERE name = %s", (Jsonb(resources), name))
+
+
+def set_draining(name: str, draining: bool) -> None:
+    pool.execute("UPDATE containers SET draining = %s, updated_at = now() WHERE name = %s",
+                 (draining, name))

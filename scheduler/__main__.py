@@ -17,7 +17,7 @@ import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import config
-from db import jobs, pool
+from db import deployments, jobs, pool
 from workers import messages
 
 log = logging.getLogger("harbormaster.scheduler")
@@ -49,6 +49,16 @@ def sweep_jobs(cfg: config.Config) -> None:
         log.warning("job %s failed by the sweeper", row["id"])
 
 
+def reconcile_all(cfg: config.Config) -> None:
+    """The backstop for lost messages and missed events: look at every deployment."""
+    for name in deployments.names(cfg.node_name):
+        messages.send(messages.RECONCILE, messages.node_queue(cfg.node_name), (name,))
+
+
+def cleanup(cfg: config.Config) -> None:
+    messages.send(messages.CLEANUP, messages.node_queue(cfg.node_name))
+
+
 def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
     """Block until this process holds the leader lock; return the connection holding it."""
     announced = False
@@ -78,7 +88,7 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
         def run():
             try:
                 fn(cfg)
-            except (pool.Unavailable, psycopg.Error) as exc:
+            except (pool.Unavailable, psycopg.Error, redis.RedisError) as exc:
                 log.warning("%s skipped: %s", fn.__name__, exc)
         run.__name__ = fn.__name__
         return run
@@ -94,6 +104,9 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
                       id="relay_outbox")
     scheduler.add_job(guarded(sweep_jobs), "interval", seconds=cfg.job_sweep_interval,
                       id="sweep_jobs")
+    scheduler.add_job(guarded(reconcile_all), "interval", seconds=cfg.reconcile_interval,
+                      id="reconcile_all")
+    scheduler.add_job(guarded(cleanup), "interval", seconds=cfg.cleanup_interval, id="cleanup")
     scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
     return scheduler
 

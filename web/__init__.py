@@ -41,7 +41,10 @@ def create_app() -> OpenAPI:
                 raise errors.ApiError(400, f"malformed JSON body: {exc}",
                                       code="malformed_json") from None
 
-    from web import audit_api, containers_api, events_api, health_api, jobs_api, tokens_api
-    for module in (health_api, jobs_api, containers_api, events_api, tokens_api, audit_api):
+    from web import (audit_api, containers_api, deployments_api, events_api, health_api,
+                     jobs_api, tokens_api)
+    for module in (health_api, jobs_api, containers_api, deployments_api, events_api,
+                   tokens_api, audit_api):
         app.register_api(module.bp)
+    app.register_api(deployments_api.containers_bp)
     return app

@@ -39,7 +39,7 @@ def idempotency_key() -> str | None:
 
 
 def submit(kind: str, target: str, actor: str, args: dict, node: str | None = None,
-           write=None) -> tuple[dict, bool]:
+           write=None, args_after_write=None) -> tuple[dict, bool]:
     """Create (or find, by Idempotency-Key) the job and send its message.
 
     ``write(conn)`` records desired state in the job's transaction; it may raise ApiError
@@ -55,6 +55,8 @@ def submit(kind: str, target: str, actor: str, args: dict, node: str | None = No
     with pool.connection() as conn:
         if write is not None:
             write(conn)
+        if args_after_write is not None:  # values the write assigned (e.g. a version)
+            args = {**args, **args_after_write()}
         job, created = jobs.create(kind, target, actor, queue, args, who, key, conn=conn)
     if created:
         try:

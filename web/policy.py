@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import config
 from web.errors import ApiError
-from web.schemas import MountSpec, Security
+from web.schemas import MountSpec, Security  # noqa: F401 - re-exported for callers
 
 
 def widening_options(security: Security, mounts: list[MountSpec]) -> dict[str, str]:

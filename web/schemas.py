@@ -165,30 +165,17 @@ class ContainerCreate(Strict):
     @field_validator("env", "secret_env")
     @classmethod
     def _env(cls, values):
-        for key in values:
-            if not validation.ENV_KEY_RE.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return values
+        return validation.check_env(values)
 
     @field_validator("ports")
     @classmethod
     def _ports(cls, values):
-        out = {}
-        for spec, host_port in values.items():
-            if host_port is not None and not 1 <= host_port <= 65535:
-                raise ValueError(f"host port {host_port} for {spec} is outside 1-65535")
-            out[validation.normalise_port(spec)] = host_port
-        return out
+        return validation.normalise_ports(values)
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, values):
-        for key in values:
-            if key.startswith("harbormaster.") or key == "managed-by":
-                raise ValueError(f"label {key!r} is reserved")
-            if not key or len(key) > 128:
-                raise ValueError("label keys are 1-128 characters")
-        return values
+        return validation.check_labels(values)
 
 
 class ContainerOut(BaseModel):

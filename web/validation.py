@@ -80,3 +80,29 @@ def normalise_port(spec: str) -> str:
     if not match or not 1 <= int(match.group(1)) <= 65535:
         raise ValueError(f"{spec!r} is not a container port like 80/tcp (1-65535)")
     return f"{int(match.group(1))}/{match.group(2) or 'tcp'}"
+
+
+def check_env(values: dict) -> dict:
+    for key in values:
+        if not ENV_KEY_RE.match(key):
+            raise ValueError(f"{key!r} is not an environment variable name")
+    return values
+
+
+def normalise_ports(values: dict) -> dict:
+    """{"80": null} -> {"80/tcp": null}; host ports 1-65535 or null (any free port)."""
+    out = {}
+    for spec, host_port in values.items():
+        if host_port is not None and not 1 <= host_port <= 65535:
+            raise ValueError(f"host port {host_port} for {spec} is outside 1-65535")
+        out[normalise_port(spec)] = host_port
+    return out
+
+
+def check_labels(values: dict) -> dict:
+    for key in values:
+        if key.startswith("harbormaster.") or key == "managed-by":
+            raise ValueError(f"label {key!r} is reserved")
+        if not key or len(key) > 128:
+            raise ValueError("label keys are 1-128 characters")
+    return values

@@ -12,8 +12,8 @@ import logging
 import dramatiq
 
 import config
-from db import containers, events, installation, jobs, secrets
-from workers import docker_ops, labels, messages, observe
+from db import containers, deployments, events, installation, jobs, secrets
+from workers import deploy, docker_ops, labels, messages, observe
 from workers.broker import MAX_RETRIES, get_broker
 from workers.docker_ops import NotFound, Permanent
 
@@ -76,6 +76,8 @@ def create_container(job_id: str):
             raise Permanent(f"a container named {name!r} exists outside this installation")
         if attrs is None:
             docker_ops.ensure_image(spec["image"])
+            network = deploy.network_name(cluster)
+            docker_ops.ensure_network(network, {labels.CLUSTER: cluster})
             jobs.set_progress(job_id, 0, 2, "creating")
             env = dict(spec.get("env") or {})
             env.update(secrets.get(name))
@@ -85,7 +87,7 @@ def create_container(job_id: str):
                                             spec["image"], spec.get("labels")),
                 ports=spec.get("ports") or {}, resources=spec.get("resources") or {},
                 security=spec.get("security") or {}, mounts=spec.get("mounts") or [],
-                restart_policy=spec.get("restart_policy"))
+                restart_policy=spec.get("restart_policy"), network=network)
             events.add("create", container=name, who=job["requested_by"],
                        detail={"job": job_id, "image": spec["image"]})
         record(name, attrs["Id"])
@@ -241,3 +243,48 @@ def stats_summary(raw: dict) -> dict:
         "block_write_bytes": sum(b.get("value", 0) for b in blk if b.get("op") == "Write"),
         "pids": (raw.get("pids_stats") or {}).get("current"),
     }
+
+
+# --- deployments ------------------------------------------------------------
+
+@job_actor
+def reconcile_deployment(job_id: str):
+    """Converge one deployment (requests: create, scale, update, restart, rollback, delete)."""
+    _, args = load(job_id)
+    result = deploy.reconcile(args["deployment"], job_id=job_id)
+    if args.get("desired_version") is not None:
+        # this request's version (a later request may have raised the current one)
+        result["current_desired_version"] = result.get("desired_version")
+        result["desired_version"] = args["desired_version"]
+    return result
+
+
+@dramatiq.actor(actor_name=messages.RECONCILE, queue_name=messages.DEFAULT_QUEUE, max_retries=0)
+def reconcile(deployment: str):
+    """A trigger without a job (agent events, the scheduler's backstop, backoff timers)."""
+    deploy.reconcile(deployment)
+
+
+@job_actor
+def update_deployment_resources(job_id: str):
+    """Apply a deployment's resources to every running instance, live."""
+    _, args = load(job_id)
+    dep = deployments.get(args["deployment"])
+    if dep is None:
+        raise NotFound(f"deployment {args['deployment']!r} not found")
+    rows = [r for r in containers.find(deployment=dep["name"], limit=10000)
+            if r["docker_id"] and r["state"] in ("running", "paused", "created")]
+    for index, row in enumerate(rows, 1):
+        docker_ops.update(row["docker_id"], dep["resources"])
+        containers.set_resources(row["name"], dep["resources"])
+        jobs.set_progress(job_id, index, len(rows), f"{index}/{len(rows)} instances updated")
+    return {"deployment": dep["name"], "updated": [r["name"] for r in rows],
+            "resources": dep["resources"]}
+
+
+@dramatiq.actor(actor_name=messages.CLEANUP, queue_name=messages.DEFAULT_QUEUE, max_retries=0)
+def cleanup():
+    """Remove what nobody needs any more; prune old records. Standalone containers are
+    never touched."""
+    from workers import cleanup as sweep  # noqa: PLC0415 - keeps this module's imports small
+    sweep.run()

@@ -16,10 +16,12 @@ import signal
 import threading
 import time
 
+import redis
+
 import config
 from db import containers, events, installation, nodes
 from db.pool import Unavailable
-from workers import docker_ops, labels, observe
+from workers import docker_ops, labels, messages, observe
 from workers.docker_ops import DockerError
 
 log = logging.getLogger("harbormaster.agent")
@@ -68,6 +70,10 @@ class Agent:
         name, docker_id = attrs.get("name"), event.get("id")
         if not name or attrs.get(labels.NODE, self.cfg.node_name) != self.cfg.node_name:
             return
+        deployment = attrs.get(labels.DEPLOYMENT)
+        if deployment and action in ("die", "oom", "destroy", "stop", "kill"):
+            # level-triggered: only "look at deployment X"; the reconciler decides
+            self.trigger(deployment)
         if action == "destroy":
             gone = containers.mark_gone(name, docker_id)
             # news only when nobody of ours was removing it (the actor records its own)
@@ -79,6 +85,13 @@ class Agent:
         if inspected is None:
             return  # destroyed meanwhile: the destroy event follows
         self.observe(inspected, action, attrs)
+
+    def trigger(self, deployment: str) -> None:
+        try:
+            messages.send(messages.RECONCILE, messages.node_queue(self.cfg.node_name),
+                          (deployment,))
+        except (redis.RedisError, OSError) as exc:
+            log.warning("reconcile of %s not sent (the backstop will): %s", deployment, exc)
 
     def observe(self, attrs: dict, action: str, event_attrs: dict | None = None) -> None:
         f = observe.fields(attrs)

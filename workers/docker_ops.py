@@ -31,6 +31,10 @@ class NotFound(Permanent):
     """The container (or image) does not exist."""
 
 
+class Conflict(Permanent):
+    """The name is taken (409)."""
+
+
 class Transient(DockerError):
     """The engine could not be reached or failed; a retry may succeed."""
 
@@ -57,6 +61,8 @@ def _translate(exc: Exception) -> DockerError:
         return NotFound(_explain(exc))
     if isinstance(exc, docker.errors.APIError):
         code = exc.status_code or 500
+        if code == 409 and "is already in use" in _explain(exc):
+            return Conflict(_explain(exc))
         if code >= 500:
             return Transient(_explain(exc))
         return Permanent(_explain(exc))
@@ -157,11 +163,32 @@ def import_rootfs(files: dict[str, tuple[bytes | str, int]], symlinks: dict[str,
          changes=changes)
 
 
+# --- networks ---------------------------------------------------------------
+
+_networks_seen: set[str] = set()
+
+
+def ensure_network(name: str, labels: dict) -> None:
+    """The installation's bridge network (created once; later calls are free)."""
+    if name in _networks_seen:
+        return
+    existing = call(client().api.networks, names=[name])
+    if not any(n["Name"] == name for n in existing):
+        try:
+            call(client().api.create_network, name, driver="bridge", labels=labels)
+        except Conflict:
+            pass
+        except Permanent as exc:
+            if "already exists" not in str(exc):
+                raise
+    _networks_seen.add(name)
+
+
 # --- containers -------------------------------------------------------------
 
 def create(name: str, image: str, command, env: dict, labels: dict, ports: dict,
            resources: dict, security: dict, mounts: list, restart_policy: str | None,
-           network: str | None = None) -> dict:
+           network: str | None = None, aliases: list[str] | None = None) -> dict:
     """Create a container (not started). Returns its inspect document."""
     cfg = config.load()
     kwargs = dict(
@@ -184,6 +211,10 @@ def create(name: str, image: str, command, env: dict, labels: dict, ports: dict,
     )
     if network and not kwargs["network_mode"]:
         kwargs["network"] = network
+        if aliases:
+            # the service name resolves to its instances on the installation's network
+            kwargs["networking_config"] = {network: client().api.create_endpoint_config(
+                aliases=aliases)}
     if restart_policy and restart_policy != "no":
         kwargs["restart_policy"] = {"Name": restart_policy}
     container = call(client().containers.create, **kwargs)

@@ -26,20 +26,26 @@ READ_CONTAINER_LOGS = "read_container_logs"
 EXEC_IN_CONTAINER = "exec_in_container"
 READ_CONTAINER_STATS = "read_container_stats"
 
+# deployments (jobs)
+RECONCILE_DEPLOYMENT = "reconcile_deployment"
+UPDATE_DEPLOYMENT_RESOURCES = "update_deployment_resources"
+
 # periodic and internal (no job rows)
-SYNC_NODE = "sync_node"
+RECONCILE = "reconcile"
+CLEANUP = "cleanup"
 
 
 def node_queue(node: str) -> str:
     return f"node.{node}"
 
 
-def send(actor_name: str, queue: str, args: tuple = (), job_id: str | None = None) -> str:
-    """Enqueue one message; raises redis errors when the broker is unreachable."""
+def send(actor_name: str, queue: str, args: tuple = (), job_id: str | None = None,
+         delay: int | None = None) -> str:
+    """Enqueue one message (``delay`` in ms); raises redis errors when Redis is down."""
     options = {"job_id": job_id} if job_id else {}
     message = dramatiq.Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={},
                                options=options)
-    get_broker().enqueue(message)
+    get_broker().enqueue(message, delay=delay)
     return message.message_id
 
 

@@ -9,7 +9,8 @@ DOCKER_STATES = {
     "running": "running",
     "paused": "paused",
     "restarting": "starting",
-    "removing": "removing",
+    # Docker removing it: for us it is stopped until gone ("removing" means we asked)
+    "removing": "stopped",
     "exited": "stopped",
     "dead": "error",
 }

@@ -23,7 +23,7 @@ def inspect_doc(status="running", exit_code=0, ports=None, pid=42):
 
 @pytest.mark.parametrize("docker_status,state", [
     ("created", "created"), ("running", "running"), ("paused", "paused"),
-    ("restarting", "starting"), ("removing", "removing"), ("exited", "stopped"),
+    ("restarting", "starting"), ("removing", "stopped"), ("exited", "stopped"),
     ("dead", "error"), ("weird", "error")])
 def test_states(docker_status, state):
     assert observe.state_of(inspect_doc(docker_status)) == state

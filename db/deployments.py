@@ -1,0 +1,182 @@
+"""Deployments: desired state (template, replicas, bounds, strategy), revisions, and the
+per-slot restart backoff the reconciler keeps."""
+from __future__ import annotations
+
+from psycopg.types.json import Jsonb
+
+from db import pool
+
+COLUMNS = ("name, node, generation, stable_generation, template, resources, replicas,"
+           " min_replicas, max_replicas, desired_version, retired_slots, restart,"
+           " update_strategy, paused, rolling_back, rollout_started_at, state, state_reason,"
+           " counts, deleting, created_by, created_at, updated_at,"
+           " extract(epoch FROM rollout_started_at) AS rollout_started_epoch")
+
+
+def create(name: str, node: str, template: dict, resources: dict, replicas: int,
+           min_replicas: int, max_replicas: int, restart: dict, update_strategy: dict,
+           who: str | None, conn) -> dict | None:
+    row = conn.execute(
+        "INSERT INTO deployments (name, node, template, resources, replicas, min_replicas,"
+        " max_replicas, restart, update_strategy, created_by, dirty)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+        f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+        (name, node, Jsonb(template), Jsonb(resources), replicas, min_replicas, max_replicas,
+         Jsonb(restart), Jsonb(update_strategy), who)).fetchone()
+    if row is not None:
+        conn.execute("INSERT INTO deployment_revisions (deployment, generation, template, cause,"
+                     " who) VALUES (%s, 1, %s, 'create', %s)", (name, Jsonb(template), who))
+    return row
+
+
+def get(name: str, conn=None) -> dict | None:
+    sql, params = f"SELECT {COLUMNS} FROM deployments WHERE name = %s", (name,)
+    if conn is not None:
+        return conn.execute(sql, params).fetchone()
+    return pool.fetchone(sql, params)
+
+
+def find(after: str | None = None, limit: int = 100) -> list[dict]:
+    if after:
+        return pool.fetchall(f"SELECT {COLUMNS} FROM deployments WHERE name > %s ORDER BY name"
+                             " LIMIT %s", (after, limit))
+    return pool.fetchall(f"SELECT {COLUMNS} FROM deployments ORDER BY name LIMIT %s", (limit,))
+
+
+def names(node: str | None = None) -> list[str]:
+    if node:
+        return [r["name"] for r in pool.fetchall(
+            "SELECT name FROM deployments WHERE node = %s", (node,))]
+    return [r["name"] for r in pool.fetchall("SELECT name FROM deployments")]
+
+
+def set_replicas(name: str, replicas: int, conn) -> dict | None:
+    """A new replica count (never a rollout). Scaling up reuses retired slots first."""
+    return conn.execute(
+        "UPDATE deployments SET replicas = %s, desired_version = desired_version + 1,"
+        " retired_slots = CASE WHEN %s > replicas THEN '{}' ELSE retired_slots END,"
+        " dirty = true, updated_at = now() WHERE name = %s AND NOT deleting"
+        f" RETURNING {COLUMNS}", (replicas, replicas, name)).fetchone()
+
+
+def update(name: str, conn, **fields) -> dict | None:
+    """Change fields other than the template (bounds, resources, restart, strategy)."""
+    allowed = {"min_replicas", "max_replicas", "resources", "restart", "update_strategy",
+               "paused"}
+    sets, params = ["dirty = true", "updated_at = now()"], []
+    for key, value in fields.items():
+        assert key in allowed, key
+        sets.append(f"{key} = %s")
+        params.append(Jsonb(value) if isinstance(value, dict) else value)
+    params.append(name)
+    return conn.execute(f"UPDATE deployments SET {', '.join(sets)} WHERE name = %s"
+                        f" AND NOT deleting RETURNING {COLUMNS}", params).fetchone()
+
+
+def new_generation(name: str, template: dict, cause: str, who: str | None, conn,
+                   rolling_back: bool = False) -> dict | None:
+    """A template change (or restart, or rollback): the next generation rolls out."""
+    row = conn.execute(
+        "UPDATE deployments SET generation = generation + 1, template = %s,"
+        " rollout_started_at = now(), rolling_back = %s, paused = false, dirty = true,"
+        f" updated_at = now() WHERE name = %s AND NOT deleting RETURNING {COLUMNS}",
+        (Jsonb(template), rolling_back, name)).fetchone()
+    if row is not None:
+        conn.execute("INSERT INTO deployment_revisions (deployment, generation, template, cause,"
+                     " who) VALUES (%s, %s, %s, %s, %s)",
+                     (name, row["generation"], Jsonb(template), cause, who))
+    return row
+
+
+def revision(name: str, generation: int) -> dict | None:
+    return pool.fetchone("SELECT * FROM deployment_revisions WHERE deployment = %s AND"
+                         " generation = %s", (name, generation))
+
+
+def revisions(name: str) -> list[dict]:
+    return pool.fetchall("SELECT generation, template, cause, who, created_at FROM"
+                         " deployment_revisions WHERE deployment = %s ORDER BY generation DESC",
+                         (name,))
+
+
+def retire_slot(name: str, slot: int, conn) -> dict | None:
+    return conn.execute(
+        "UPDATE deployments SET replicas = greatest(replicas - 1, 0),"
+        " retired_slots = array_append(retired_slots, %s), desired_version = desired_version + 1,"
+        " dirty = true, updated_at = now() WHERE name = %s AND NOT (%s = ANY(retired_slots))"
+        f" RETURNING {COLUMNS}", (slot, name, slot)).fetchone()
+
+
+def mark_deleting(name: str, conn) -> dict | None:
+    return conn.execute("UPDATE deployments SET deleting = true, dirty = true, updated_at = now()"
+                        f" WHERE name = %s RETURNING {COLUMNS}", (name,)).fetchone()
+
+
+def delete_row(name: str) -> None:
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM deployments WHERE name = %s AND deleting", (name,))
+        conn.execute("DELETE FROM slot_backoff WHERE deployment = %s", (name,))
+        conn.execute("DELETE FROM secrets WHERE owner = %s", (secret_owner(name),))
+
+
+def secret_owner(name: str) -> str:
+    return f"deployment:{name}"
+
+
+def set_status(name: str, state: str, reason: str, counts: dict) -> None:
+    pool.execute("UPDATE deployments SET state = %s, state_reason = %s, counts = %s"
+                 " WHERE name = %s", (state, reason, Jsonb(counts), name))
+
+
+def mark_stable(name: str, generation: int) -> None:
+    pool.execute("UPDATE deployments SET stable_generation = %s, rolling_back = false,"
+                 " rollout_started_at = NULL WHERE name = %s AND generation = %s",
+                 (generation, name, generation))
+
+
+def pause(name: str, reason: str) -> None:
+    pool.execute("UPDATE deployments SET paused = true, state = 'paused', state_reason = %s"
+                 " WHERE name = %s", (reason, name))
+
+
+def mark_dirty(name: str) -> None:
+    pool.execute("UPDATE deployments SET dirty = true WHERE name = %s", (name,))
+
+
+def take_dirty(name: str) -> bool:
+    """Clear the dirty flag; True when it was set (someone asked for another look)."""
+    return pool.fetchone("UPDATE deployments SET dirty = false WHERE name = %s AND dirty"
+                         " RETURNING name", (name,)) is not None
+
+
+# --- restart backoff ------------------------------------------------------------
+
+def backoff(name: str) -> dict[int, dict]:
+    rows = pool.fetchall("SELECT slot, failures, extract(epoch FROM next_start_at) AS next_start"
+                         " FROM slot_backoff WHERE deployment = %s", (name,))
+    return {r["slot"]: r for r in rows}
+
+
+def record_failure(name: str, slot: int, uptime: float | None, initial: float, maximum: float,
+                   reset_after: float) -> dict:
+    """Count one more failure of a slot and return its next allowed start.
+
+    The first failure (or the first after ``reset_after`` seconds up) restarts at once;
+    then initial, 2x initial, ... up to maximum.
+    """
+    reset = uptime is not None and uptime >= reset_after
+    return pool.fetchone(
+        "INSERT INTO slot_backoff (deployment, slot, failures, last_failure_at, next_start_at)"
+        " VALUES (%s, %s, 1, now(), now())"
+        " ON CONFLICT (deployment, slot) DO UPDATE SET"
+        " failures = CASE WHEN %s THEN 1 ELSE slot_backoff.failures + 1 END,"
+        " last_failure_at = now(),"
+        " next_start_at = CASE WHEN %s THEN now() ELSE now() + make_interval(secs =>"
+        "   least(%s::float8, %s::float8 * power(2, slot_backoff.failures - 1))) END"
+        " RETURNING failures, extract(epoch FROM next_start_at) AS next_start,"
+        " extract(epoch FROM next_start_at - now()) AS delay",
+        (name, slot, reset, reset, maximum, initial))
+
+
+def clear_backoff(name: str, slot: int) -> None:
+    pool.execute("DELETE FROM slot_backoff WHERE deployment = %s AND slot = %s", (name, slot))

@@ -1,0 +1,198 @@
+"""Pydantic models of deployments (api-sketch.md's shape)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from web import validation
+from web.schemas import ContainerOut, MountSpec, Resources, Security, Strict
+
+DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+
+
+class HealthCheck(Strict):
+    type: Literal["http", "tcp", "command"]
+    path: Optional[str] = Field(None, max_length=512, pattern=r"^/")
+    port: Optional[int] = Field(None, ge=1, le=65535)
+    command: Optional[list[str]] = Field(None, min_length=1, max_length=64)
+    interval: float = Field(10, gt=0, le=3600)
+    timeout: float = Field(2, gt=0, le=600)
+    start_period: float = Field(0, ge=0, le=3600)
+    healthy_threshold: int = Field(1, ge=1, le=100)
+    unhealthy_threshold: int = Field(3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _fields_per_type(self):
+        if self.type == "http" and not self.path:
+            self.path = "/"
+        if self.type in ("http", "tcp") and self.port is None:
+            raise ValueError(f"a {self.type} check needs a port")
+        if self.type == "command" and not self.command:
+            raise ValueError("a command check needs a command")
+        return self
+
+
+class RestartPolicy(Strict):
+    backoff_initial: float = Field(10, ge=0, le=3600)
+    backoff_max: float = Field(300, ge=0, le=86400)
+    reset_after: float = Field(600, ge=0, le=86400)
+
+
+class UpdateStrategy(Strict):
+    order: Literal["start-first", "stop-first"] = "start-first"
+    max_surge: int = Field(1, ge=0, le=100)
+    max_unavailable: int = Field(0, ge=0, le=100)
+    monitor: float = Field(5, ge=0, le=3600)
+    progress_deadline: float = Field(600, gt=0, le=86400)
+    on_failure: Literal["rollback", "pause"] = "rollback"
+    drain_delay: Optional[float] = Field(None, ge=0, le=600)
+    grace_period: Optional[float] = Field(None, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _progress_possible(self):
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise ValueError("max_surge and max_unavailable cannot both be 0")
+        return self
+
+
+class ServiceBlock(Strict):
+    name: str = Field(pattern=DEPLOYMENT_NAME)
+    version: str = Field("1.0.0", max_length=64)
+    port: int = Field(ge=1, le=65535)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list, max_length=64)
+
+
+class Template(Strict):
+    """What rolls out when it changes."""
+    image: Optional[str] = None
+    command: Optional[list[str] | str] = None
+    env: Optional[dict[str, str]] = None
+    secret_env: Optional[dict[str, str]] = None
+    ports: Optional[dict[str, Optional[int]]] = None
+    security: Optional[Security] = None
+    mounts: Optional[list[MountSpec]] = None
+    health_check: Optional[HealthCheck] = None
+    labels: Optional[dict[str, str]] = None
+    service: Optional[ServiceBlock] = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value):
+        return value if value is None else validation.check_image(value)
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env(cls, values):
+        return values if values is None else validation.check_env(values)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, values):
+        return values if values is None else validation.normalise_ports(values)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, values):
+        return values if values is None else validation.check_labels(values)
+
+
+class DeploymentCreate(Template):
+    name: str = Field(pattern=DEPLOYMENT_NAME, description="lowercase, digits, '-'; 1-40")
+    image: str
+    replicas: int = Field(1, ge=0, le=500)
+    min_replicas: Optional[int] = Field(None, ge=0, le=500)
+    max_replicas: Optional[int] = Field(None, ge=0, le=500)
+    resources: Resources = Field(default_factory=Resources)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    update: UpdateStrategy = Field(default_factory=UpdateStrategy)
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        lo = self.min_replicas if self.min_replicas is not None else min(1, self.replicas)
+        hi = self.max_replicas if self.max_replicas is not None else max(10, self.replicas)
+        if not lo <= self.replicas <= hi:
+            raise ValueError(f"replicas {self.replicas} is outside min/max {lo}..{hi}")
+        self.min_replicas, self.max_replicas = lo, hi
+        return self
+
+
+class DeploymentPatch(Template):
+    replicas: Optional[int] = Field(None, ge=0, le=500)
+    min_replicas: Optional[int] = Field(None, ge=0, le=500)
+    max_replicas: Optional[int] = Field(None, ge=0, le=500)
+    resources: Optional[Resources] = None
+    restart: Optional[RestartPolicy] = None
+    update: Optional[UpdateStrategy] = None
+
+
+class ScaleBody(Strict):
+    replicas: int = Field(ge=0, le=500)
+
+
+class DeploymentPath(BaseModel):
+    name: str = Field(pattern=DEPLOYMENT_NAME)
+
+
+class DeploymentStatus(BaseModel):
+    desired: int
+    running: int
+    ready: int
+    healthy: int
+    updated: int
+    state: str
+    reason: Optional[str] = None
+
+
+class DeploymentOut(BaseModel):
+    name: str
+    image: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+    generation: int
+    desired_version: int
+    command: Optional[list[str] | str] = None
+    env: dict[str, str] = {}
+    secret_env_keys: list[str] = []
+    ports: dict[str, Optional[int]] = {}
+    resources: dict[str, Any] = {}
+    security: Optional[dict[str, Any]] = None
+    mounts: list[dict[str, Any]] = []
+    health_check: Optional[dict[str, Any]] = None
+    restart: dict[str, Any] = {}
+    update: dict[str, Any] = {}
+    service: Optional[dict[str, Any]] = None
+    labels: dict[str, str] = {}
+    status: DeploymentStatus
+    instances: list[ContainerOut] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentList(BaseModel):
+    items: list[DeploymentOut]
+    next: Optional[str] = None
+
+
+class Revision(BaseModel):
+    generation: int
+    image: str
+    cause: str
+    who: Optional[str] = None
+    created_at: datetime
+    template: dict[str, Any]
+
+
+class RevisionList(BaseModel):
+    items: list[Revision]
+    next: Optional[str] = None
+
+
+def legacy_deployment_name(image: str) -> str:
+    """The deployment the seed's image routes map an image to (e.g. legacy-nginx-alpine)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", image.lower()).strip("-")
+    return f"legacy-{slug}"[:40].rstrip("-")

@@ -1,0 +1,303 @@
+"""/api/deployments: desired state of workloads; every change a reconcile job."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask_openapi3 import APIBlueprint, Tag
+
+import config
+from db import containers, deployments, events, secrets
+from web import auth, dispatch, policy
+from web.containers_api import container_json, lookup
+from web.deploy_schemas import (DeploymentCreate, DeploymentList, DeploymentOut,
+                                DeploymentPatch, DeploymentPath, RevisionList, ScaleBody,
+                                Template)
+from web.errors import ApiError, not_found
+from web.schemas import BEARER, ContainerPath, ErrorOut, JobOut, WaitQuery
+from workers import messages
+
+tag = Tag(name="deployments", description="Desired state, scaling, rollouts")
+bp = APIBlueprint("deployments", __name__, url_prefix="/api/deployments", abp_tags=[tag],
+                  abp_security=BEARER,
+                  abp_responses={400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
+                                 409: ErrorOut, 422: ErrorOut, 503: ErrorOut})
+JOB = {202: JobOut, 200: JobOut}
+TEMPLATE_FIELDS = ("image", "command", "env", "ports", "security", "mounts", "health_check",
+                   "labels", "service")
+
+
+def secret_digest(values: dict) -> str | None:
+    """A template records that secrets changed (so they roll out), never their values."""
+    if not values:
+        return None
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_template(body: Template, base: dict | None = None) -> dict:
+    template = dict(base or {})
+    for name in TEMPLATE_FIELDS:
+        value = getattr(body, name)
+        if value is None:
+            continue
+        if name == "security":
+            value = policy.normalised_security(value)
+        elif name == "mounts":
+            value = [m.model_dump() for m in value]
+        elif hasattr(value, "model_dump"):
+            value = value.model_dump()
+        template[name] = value
+    if body.secret_env is not None:
+        template["secret_env_keys"] = sorted(body.secret_env)
+        template["secret_digest"] = secret_digest(body.secret_env)
+    template.setdefault("security", policy.normalised_security(policy.Security()))
+    check_template(body, template)
+    return template
+
+
+def check_template(body: Template, template: dict) -> None:
+    """Widening options need admin and the server's consent; probes need a published port."""
+    if body.security is not None or body.mounts is not None:
+        found = policy.widening_options(body.security or policy.Security(), body.mounts or [])
+        auth.require_admin_for(found)
+        policy.check_allowed_by_server(found)
+    check = template.get("health_check")
+    if check and check["type"] in ("http", "tcp"):
+        published = {int(spec.split("/")[0]) for spec in (template.get("ports") or {})}
+        if check["port"] not in published:
+            raise ApiError(422, f"health_check.port {check['port']} is not published: publish "
+                                "it in ports or use a command check",
+                           fields={"health_check.port": "not a published port"})
+
+
+def deployment_json(dep: dict, with_instances: bool = True) -> dict:
+    template = dep["template"]
+    counts = dep["counts"] or {}
+    rows = containers.find(deployment=dep["name"], limit=10000) if with_instances else []
+    return {
+        "name": dep["name"], "image": template["image"], "replicas": dep["replicas"],
+        "min_replicas": dep["min_replicas"], "max_replicas": dep["max_replicas"],
+        "generation": dep["generation"], "desired_version": dep["desired_version"],
+        "command": template.get("command"), "env": template.get("env") or {},
+        "secret_env_keys": template.get("secret_env_keys") or [],
+        "ports": template.get("ports") or {}, "resources": dep["resources"] or {},
+        "security": template.get("security"), "mounts": template.get("mounts") or [],
+        "health_check": template.get("health_check"), "restart": dep["restart"],
+        "update": dep["update_strategy"], "service": template.get("service"),
+        "labels": template.get("labels") or {},
+        "status": {"desired": counts.get("desired", dep["replicas"]),
+                   "running": counts.get("running", 0), "ready": counts.get("ready", 0),
+                   "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
+                   "state": dep["state"], "reason": dep["state_reason"]},
+        "instances": [container_json(r) for r in rows],
+        "created_at": dep["created_at"].isoformat(), "updated_at": dep["updated_at"].isoformat(),
+    }
+
+
+def get_or_404(name: str) -> dict:
+    dep = deployments.get(name)
+    if dep is None or dep["deleting"]:
+        raise not_found(f"deployment {name!r}")
+    return dep
+
+
+def reconcile_job(dep: dict, kind: str, args: dict | None = None, write=None,
+                  wait: str | None = None):
+    dispatch.require_docker(dep["node"])
+    job, _ = dispatch.submit(kind, f"deployments/{dep['name']}", messages.RECONCILE_DEPLOYMENT,
+                             {"deployment": dep["name"], **(args or {})}, node=dep["node"],
+                             write=write)
+    return dispatch.accepted(job, wait)
+
+
+@bp.post("", responses=JOB)
+def create_deployment(body: DeploymentCreate, query: WaitQuery):
+    """Declare a workload; the reconciler makes it so (a job)."""
+    node = config.load().node_name
+    dispatch.require_docker(node)
+    template = build_template(body)
+
+    def write(conn):
+        row = deployments.create(body.name, node, template, body.resources.normalised(),
+                                 body.replicas, body.min_replicas, body.max_replicas,
+                                 body.restart.model_dump(), body.update.model_dump(),
+                                 auth.caller_name(), conn)
+        if row is None:
+            raise ApiError(409, f"a deployment named {body.name!r} exists")
+        if body.secret_env:
+            secrets.put(deployments.secret_owner(body.name), body.secret_env, conn)
+        events.add("deployment_created", deployment=body.name, who=auth.caller_name(), conn=conn,
+                   detail={"replicas": body.replicas, "image": body.image})
+
+    job, _ = dispatch.submit("create_deployment", f"deployments/{body.name}",
+                             messages.RECONCILE_DEPLOYMENT, {"deployment": body.name},
+                             node=node, write=write)
+    return dispatch.accepted(job, query.wait)
+
+
+@bp.get("", responses={200: DeploymentList})
+def list_deployments():
+    """All deployments with their status (instances omitted; GET one for them)."""
+    return {"items": [deployment_json(d, with_instances=False) for d in deployments.find(
+        limit=1000) if not d["deleting"]], "next": None}
+
+
+@bp.get("/<name>", responses={200: DeploymentOut})
+def get_deployment(path: DeploymentPath):
+    """One deployment: spec, status counts and instances."""
+    return deployment_json(get_or_404(path.name))
+
+
+@bp.patch("/<name>", responses=JOB)
+def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQuery):
+    """Change a deployment. Template fields roll out a new generation; replicas and bounds
+    never do; resources apply live to every instance."""
+    dep = get_or_404(path.name)
+    fields = body.model_fields_set
+    lo = body.min_replicas if body.min_replicas is not None else dep["min_replicas"]
+    hi = body.max_replicas if body.max_replicas is not None else dep["max_replicas"]
+    replicas = body.replicas if body.replicas is not None else dep["replicas"]
+    if not lo <= replicas <= hi:
+        raise ApiError(422, f"replicas {replicas} is outside min/max {lo}..{hi}",
+                       fields={"replicas": f"outside {lo}..{hi}"})
+    template_changed = any(f in fields for f in TEMPLATE_FIELDS + ("secret_env",))
+    new_template = build_template(body, dep["template"]) if template_changed else None
+    who = auth.caller_name()
+
+    def write(conn):
+        updates = {}
+        if body.min_replicas is not None:
+            updates["min_replicas"] = lo
+        if body.max_replicas is not None:
+            updates["max_replicas"] = hi
+        if body.resources is not None:
+            updates["resources"] = {**dep["resources"], **body.resources.normalised()}
+        if body.restart is not None:
+            updates["restart"] = body.restart.model_dump()
+        if body.update is not None:
+            updates["update_strategy"] = body.update.model_dump()
+        if updates:
+            deployments.update(dep["name"], conn, **updates)
+        if body.replicas is not None and body.replicas != dep["replicas"]:
+            deployments.set_replicas(dep["name"], body.replicas, conn)
+        if body.secret_env is not None:
+            secrets.put(deployments.secret_owner(dep["name"]), body.secret_env, conn)
+        if new_template is not None and new_template != dep["template"]:
+            row = deployments.new_generation(dep["name"], new_template, "update", who, conn)
+            events.add("rollout_started", deployment=dep["name"], who=who, conn=conn,
+                       detail={"generation": row["generation"], "image": new_template["image"]})
+
+    response = reconcile_job(dep, "update_deployment", write=write, wait=query.wait)
+    if body.resources is not None:
+        dispatch.submit("update_deployment_resources", f"deployments/{dep['name']}",
+                        messages.UPDATE_DEPLOYMENT_RESOURCES, {"deployment": dep["name"]},
+                        node=dep["node"])
+    return response
+
+
+@bp.delete("/<name>", responses=JOB)
+def delete_deployment(path: DeploymentPath, query: WaitQuery):
+    """Delete a deployment and every instance of it (gracefully; a job)."""
+    dep = get_or_404(path.name)
+
+    def write(conn):
+        deployments.mark_deleting(dep["name"], conn)
+        events.add("deployment_deleting", deployment=dep["name"], who=auth.caller_name(),
+                   conn=conn)
+
+    return reconcile_job(dep, "delete_deployment", write=write, wait=query.wait)
+
+
+def scale(dep: dict, replicas: int, wait: str | None):
+    if not dep["min_replicas"] <= replicas <= dep["max_replicas"]:
+        raise ApiError(422, f"replicas {replicas} is outside min/max "
+                            f"{dep['min_replicas']}..{dep['max_replicas']}",
+                       fields={"replicas": f"outside {dep['min_replicas']}.."
+                                           f"{dep['max_replicas']}"})
+    version = {}
+
+    def write(conn):
+        row = deployments.set_replicas(dep["name"], replicas, conn)
+        if row is None:
+            raise not_found(f"deployment {dep['name']!r}")
+        version["v"] = row["desired_version"]
+        events.add("scale", deployment=dep["name"], who=auth.caller_name(), conn=conn,
+                   detail={"from": dep["replicas"], "to": replicas,
+                           "desired_version": row["desired_version"]})
+
+    # the version is assigned in the job's own transaction: write it into the job's args
+    dispatch.require_docker(dep["node"])
+    job, _ = dispatch.submit("scale_deployment", f"deployments/{dep['name']}",
+                             messages.RECONCILE_DEPLOYMENT,
+                             {"deployment": dep["name"], "replicas": replicas},
+                             node=dep["node"], write=write,
+                             args_after_write=lambda: {"desired_version": version.get("v")})
+    return dispatch.accepted(job, wait)
+
+
+@bp.post("/<name>/scale", responses=JOB)
+def scale_deployment(path: DeploymentPath, body: ScaleBody, query: WaitQuery):
+    """Set the replica count (422 outside min/max); the job's result carries the
+    desired_version, which grows with every accepted change."""
+    return scale(get_or_404(path.name), body.replicas, query.wait)
+
+
+@bp.post("/<name>/restart", responses=JOB)
+def restart_deployment(path: DeploymentPath, query: WaitQuery):
+    """Replace every instance with a rolling update (same template, new generation)."""
+    dep = get_or_404(path.name)
+
+    def write(conn):
+        row = deployments.new_generation(dep["name"], dep["template"], "restart",
+                                         auth.caller_name(), conn)
+        events.add("rollout_started", deployment=dep["name"], who=auth.caller_name(), conn=conn,
+                   detail={"generation": row["generation"], "cause": "restart"})
+
+    return reconcile_job(dep, "restart_deployment", write=write, wait=query.wait)
+
+
+@bp.post("/<name>/rollback", responses=JOB)
+def rollback_deployment(path: DeploymentPath, query: WaitQuery):
+    """Roll back to the previous generation's template (as a new generation)."""
+    dep = get_or_404(path.name)
+    previous = deployments.revision(dep["name"], dep["generation"] - 1)
+    if previous is None:
+        raise ApiError(409, f"deployment {dep['name']!r} has no previous generation")
+
+    def write(conn):
+        row = deployments.new_generation(dep["name"], previous["template"], "rollback",
+                                         auth.caller_name(), conn, rolling_back=True)
+        events.add("rollback", deployment=dep["name"], who=auth.caller_name(), conn=conn,
+                   detail={"from_generation": dep["generation"],
+                           "to_template_of": previous["generation"],
+                           "generation": row["generation"]})
+
+    return reconcile_job(dep, "rollback_deployment", write=write, wait=query.wait)
+
+
+@bp.get("/<name>/history", responses={200: RevisionList})
+def deployment_history(path: DeploymentPath):
+    """Every generation: its template, why it was made and who asked."""
+    get_or_404(path.name)
+    return {"items": [{"generation": r["generation"], "image": r["template"]["image"],
+                       "cause": r["cause"], "who": r["who"],
+                       "created_at": r["created_at"].isoformat(), "template": r["template"]}
+                      for r in deployments.revisions(path.name)], "next": None}
+
+
+# seed 004: scale a container's deployment through the container
+containers_bp = APIBlueprint("container_scale", __name__, url_prefix="/api/containers",
+                             abp_tags=[tag], abp_security=BEARER,
+                             abp_responses={401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
+                                            409: ErrorOut, 422: ErrorOut, 503: ErrorOut})
+
+
+@containers_bp.post("/<ref>/scale", responses=JOB)
+def scale_container(path: ContainerPath, body: ScaleBody, query: WaitQuery):
+    """Scale the deployment this container belongs to (seed 004)."""
+    row = lookup(path.ref)
+    if not row["deployment"]:
+        raise ApiError(409, f"container {path.ref!r} is standalone: it has no deployment to "
+                            "scale")
+    return scale(get_or_404(row["deployment"]), body.replicas, query.wait)
+
