@@ -99,26 +99,26 @@ def desired_of(dep: dict) -> Desired:
 def create_instance(dep: dict, slot: int, generation: int, cluster: str, reason: str) -> str:
     name = instance_name(dep["name"], slot, generation)
     template = dep["template"]
-    attrs = docker_ops.find(name)
-    if attrs is not None and attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
-        raise docker_ops.Permanent(f"a container named {name!r} exists outside this installation")
-    if attrs is None:
-        env = dict(template.get("env") or {})
-        env.update(secrets.get(deployments.secret_owner(dep["name"])))
-        lab = labels.for_container(cluster, "deployment", dep["node"], name, template["image"],
-                                   template.get("labels"), deployment=dep["name"], slot=slot,
-                                   generation=generation)
-        try:
-            attrs = docker_ops.create(
-                name=name, image=template["image"], command=template.get("command"), env=env,
-                labels=lab, ports=template.get("ports") or {}, resources=dep["resources"] or {},
-                security=template.get("security") or {}, mounts=template.get("mounts") or [],
-                restart_policy="no", network=network_name(cluster),
-                aliases=[template["service"]["name"]] if template.get("service") else None)
-        except docker_ops.Conflict:
-            attrs = docker_ops.inspect(name)  # another pass created it meanwhile: adopt it
+    env = dict(template.get("env") or {})
+    env.update(secrets.get(deployments.secret_owner(dep["name"])))
+    lab = labels.for_container(cluster, "deployment", dep["node"], name, template["image"],
+                               template.get("labels"), deployment=dep["name"], slot=slot,
+                               generation=generation)
+    try:
+        attrs = docker_ops.create(
+            name=name, image=template["image"], command=template.get("command"), env=env,
+            labels=lab, ports=template.get("ports") or {}, resources=dep["resources"] or {},
+            security=template.get("security") or {}, mounts=template.get("mounts") or [],
+            restart_policy="no", network=network_name(cluster),
+            aliases=[template["service"]["name"]] if template.get("service") else None)
         events.add("instance_created", container=name, deployment=dep["name"],
                    detail={"slot": slot, "generation": generation, "reason": reason})
+    except docker_ops.Conflict:
+        # the name exists: a dead worker (or a concurrent pass) created it; adopt it if ours
+        attrs = docker_ops.inspect(name)
+        if attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
+            raise docker_ops.Permanent(f"a container named {name!r} exists outside this "
+                                       "installation") from None
     if observe.state_of(attrs) != "running":
         docker_ops.start(attrs["Id"])
     record(name, attrs["Id"])

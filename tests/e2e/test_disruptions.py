@@ -105,3 +105,55 @@ def test_restarting_every_platform_process_leaves_the_containers_untouched(api, 
                 container.attrs["RestartCount"]) == snapshot[name]
         got = api.get(f"/api/containers/{name}").json()
         assert got["id"] == snapshot[name][0] and got["state"] == "running"
+
+
+def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
+    name = unique("kscale")
+    r = api.post("/api/deployments", json={"name": name, "image": HTTPD, "replicas": 1,
+                                           "update": {"monitor": 0.5}}, params={"wait": 60})
+    assert r.json()["status"] == "succeeded", r.text
+    r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
+    job_id = r.json()["id"]
+    wait_until(lambda: len(platform.containers(**{"harbormaster.deployment": name})) >= 2, 30,
+               "the scale is under way")
+    assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+    worker_pid = platform.program_pid("worker")
+    os.killpg(worker_pid, signal.SIGKILL)
+    wait_until(lambda: len([c for c in platform.containers(**{"harbormaster.deployment": name})
+                            if c.status == "running"]) == 10, 90, "10 running after the kill")
+    job = api.get(f"/api/jobs/{job_id}", params={"wait": 60}).json()
+    assert job["status"] == "succeeded", job
+    slots = sorted(int(c.labels["harbormaster.slot"])
+                   for c in platform.containers(**{"harbormaster.deployment": name}))
+    assert slots == list(range(10))
+
+
+def test_a_standby_scheduler_takes_over_when_the_leader_dies(platform):
+    import subprocess
+    import sys
+    standby = subprocess.Popen([sys.executable, "-m", "scheduler"], env=platform.env,
+                               cwd=str(platform.data.parent), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        line = standby.stdout.readline()
+        while "standby" not in line and "leader" not in line:
+            line = standby.stdout.readline()
+        assert "standby" in line, line
+        leader_pid = platform.program_pid("scheduler")
+        os.killpg(leader_pid, signal.SIGKILL)
+        started = time.monotonic()
+        line = standby.stdout.readline()
+        while "leader" not in line:
+            assert standby.poll() is None
+            line = standby.stdout.readline()
+        print(f"[takeover] standby became the leader after {time.monotonic() - started:.2f}s")
+        holders = platform.sql("SELECT pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                               " WHERE l.locktype = 'advisory' AND l.objid = 7340002"
+                               " AND l.granted")
+        assert len(holders) == 1
+        # the restarted original is now the standby
+        wait_until(lambda: platform.program_pid("scheduler") not in (0, leader_pid), 30,
+                   "supervisord restarted the old leader")
+    finally:
+        os.killpg(standby.pid, signal.SIGKILL)
+        standby.wait(timeout=10)
