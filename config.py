@@ -85,6 +85,17 @@ class Config:
     event_retention: float
     job_retention: float
 
+    # health
+    sample_interval: float
+    disk_interval: float
+    snapshot_retention: float
+    warning_threshold: float
+    critical_threshold: float
+    high_cpu_threshold: float
+    high_memory_threshold: float
+    alert_rearm_margin: float
+    probe_tick: float
+
     # pool sizes
     db_pool_max: int
     db_pool_timeout: float
@@ -153,6 +164,15 @@ def from_env(env: dict | None = None) -> Config:
         orphan_grace=_float(env, "HARBORMASTER_ORPHAN_GRACE", 300.0),
         event_retention=_float(env, "HARBORMASTER_EVENT_RETENTION", 30 * 86400.0),
         job_retention=_float(env, "HARBORMASTER_JOB_RETENTION", 7 * 86400.0),
+        sample_interval=_float(env, "HARBORMASTER_SAMPLE_INTERVAL", 15.0),
+        disk_interval=_float(env, "HARBORMASTER_DISK_INTERVAL", 300.0),
+        snapshot_retention=_float(env, "HARBORMASTER_SNAPSHOT_RETENTION", 7 * 86400.0),
+        warning_threshold=_float(env, "HARBORMASTER_WARNING_THRESHOLD", 75.0),
+        critical_threshold=_float(env, "HARBORMASTER_CRITICAL_THRESHOLD", 90.0),
+        high_cpu_threshold=_float(env, "HARBORMASTER_HIGH_CPU_THRESHOLD", 80.0),
+        high_memory_threshold=_float(env, "HARBORMASTER_HIGH_MEMORY_THRESHOLD", 90.0),
+        alert_rearm_margin=_float(env, "HARBORMASTER_ALERT_REARM_MARGIN", 10.0),
+        probe_tick=_float(env, "HARBORMASTER_PROBE_TICK", 0.25),
         db_pool_max=_int(env, "HARBORMASTER_DB_POOL_MAX", 20),
         db_pool_timeout=_float(env, "HARBORMASTER_DB_POOL_TIMEOUT", 5.0),
         metrics_networks=_networks(env.get("HARBORMASTER_METRICS_NETWORKS", "127.0.0.0/8,::1/128")),

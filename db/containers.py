@@ -118,7 +118,13 @@ def observe(name: str, docker_id: str, state: str, ports: dict, pid: int | None,
             " exit_code = EXCLUDED.exit_code, restarts = EXCLUDED.restarts,"
             " started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
             " deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
-            " generation = EXCLUDED.generation, kind = EXCLUDED.kind, updated_at = now()"
+            " generation = EXCLUDED.generation, kind = EXCLUDED.kind, updated_at = now(),"
+            # a new container under the same name starts with no verdicts of its own
+            " health = CASE WHEN containers.docker_id IS DISTINCT FROM EXCLUDED.docker_id"
+            "  THEN 'none' ELSE containers.health END,"
+            " health_detail = CASE WHEN containers.docker_id IS DISTINCT FROM EXCLUDED.docker_id"
+            "  THEN NULL ELSE containers.health_detail END,"
+            " draining = containers.draining AND containers.docker_id = EXCLUDED.docker_id"
             f" RETURNING {COLUMNS}",
             (name, docker_id, kind, node, image, state, Jsonb(ports), Jsonb(labels), pid,
              exit_code, restarts, started_at, finished_at, labels.get("harbormaster.deployment"),
@@ -166,3 +172,16 @@ def set_resources(name: str, resources: dict) -> None:
 def set_draining(name: str, draining: bool) -> None:
     pool.execute("UPDATE containers SET draining = %s, updated_at = now() WHERE name = %s",
                  (draining, name))
+
+
+def set_disk(name: str, size: int) -> None:
+    pool.execute("UPDATE containers SET disk_bytes = %s WHERE name = %s", (size, name))
+
+
+def set_health(name: str, health: str, detail: dict) -> dict | None:
+    """Record a probe verdict; returns the row with ``previous`` health."""
+    return pool.fetchone(
+        "UPDATE containers c SET health = %s, health_detail = %s, updated_at = now()"
+        " FROM (SELECT name, health AS previous FROM containers WHERE name = %s FOR UPDATE) p"
+        " WHERE c.name = p.name RETURNING p.previous, c.deployment, c.name",
+        (health, Jsonb(detail), name))

@@ -29,3 +29,11 @@ def get(name: str) -> dict | None:
 def all_nodes() -> list[dict]:
     return pool.fetchall(
         "SELECT *, extract(epoch FROM now() - heartbeat_at) AS age FROM nodes ORDER BY name")
+
+
+def record_host(name: str, cpu_percent: float, host: dict) -> None:
+    pool.execute("UPDATE nodes SET host_cpu_percent = %s, host_memory_bytes = %s,"
+                 " host_memory_used = %s, host_disk_bytes = %s, host_disk_used = %s,"
+                 " sampled_at = now() WHERE name = %s",
+                 (cpu_percent, host["memory_bytes"], host["memory_used"], host["disk_bytes"],
+                  host["disk_used"], name))

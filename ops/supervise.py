@@ -7,6 +7,7 @@ so Dramatiq's worker children go with their parent).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -57,6 +58,8 @@ def process_env(extra: dict) -> dict:
     env["PATH"] = f"{venv_bin}:{env.get('PATH', '/usr/bin:/bin')}"
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(ROOT)
+    data = Path(env.get("HARBORMASTER_DATA", ROOT / ".harbormaster"))
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data / "prometheus"))
     return env
 
 
@@ -67,6 +70,10 @@ def release(env: dict) -> None:
 
 def start(data_dir: Path, env: dict, foreground: bool) -> subprocess.Popen | None:
     conf = write_config(data_dir)
+    # prometheus-client's multiprocess files are per run: stale ones would be summed in
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     args = [str(Path(sys.executable).parent / "supervisord"), "-c", str(conf)]
     if foreground:
         os.execve(args[0], args, env)

@@ -17,7 +17,7 @@ import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import config
-from db import deployments, jobs, pool
+from db import deployments, jobs, nodes, pool
 from workers import messages
 
 log = logging.getLogger("harbormaster.scheduler")
@@ -57,6 +57,21 @@ def reconcile_all(cfg: config.Config) -> None:
 
 def cleanup(cfg: config.Config) -> None:
     messages.send(messages.CLEANUP, messages.node_queue(cfg.node_name))
+
+
+def sample(cfg: config.Config) -> None:
+    """One sweep per node with a fresh heartbeat."""
+    for node in nodes.all_nodes():
+        if node["age"] < cfg.heartbeat_stale_after:
+            messages.send(messages.SAMPLE_NODE, messages.node_queue(node["name"]),
+                          (node["name"],))
+
+
+def measure_disk(cfg: config.Config) -> None:
+    for node in nodes.all_nodes():
+        if node["age"] < cfg.heartbeat_stale_after:
+            messages.send(messages.MEASURE_DISK, messages.node_queue(node["name"]),
+                          (node["name"],))
 
 
 def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
@@ -107,6 +122,9 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
     scheduler.add_job(guarded(reconcile_all), "interval", seconds=cfg.reconcile_interval,
                       id="reconcile_all")
     scheduler.add_job(guarded(cleanup), "interval", seconds=cfg.cleanup_interval, id="cleanup")
+    scheduler.add_job(guarded(sample), "interval", seconds=cfg.sample_interval, id="sample")
+    scheduler.add_job(guarded(measure_disk), "interval", seconds=cfg.disk_interval,
+                      id="measure_disk")
     scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
     return scheduler
 

@@ -12,7 +12,7 @@ from flask import request
 from flask_openapi3 import Info, OpenAPI
 
 import config
-from web import auth, errors, limits
+from web import auth, errors, limits, metrics
 
 
 def create_app() -> OpenAPI:
@@ -47,4 +47,6 @@ def create_app() -> OpenAPI:
                    tokens_api, audit_api):
         app.register_api(module.bp)
     app.register_api(deployments_api.containers_bp)
+    app.register_api(health_api.api_bp)
+    metrics.install(app)
     return app

@@ -288,3 +288,21 @@ def cleanup():
     never touched."""
     from workers import cleanup as sweep  # noqa: PLC0415 - keeps this module's imports small
     sweep.run()
+
+
+# --- health -------------------------------------------------------------------
+
+@dramatiq.actor(actor_name=messages.SAMPLE_NODE, queue_name=messages.DEFAULT_QUEUE,
+                max_retries=0, max_age=60000)
+def sample_node(node: str):
+    """One health sweep of this node's instances (sent by the scheduler)."""
+    from workers import sweep  # noqa: PLC0415
+    result = sweep.sweep(node)
+    log.info("sweep of %s: %s", node, result)
+
+
+@dramatiq.actor(actor_name=messages.MEASURE_DISK, queue_name=messages.DEFAULT_QUEUE,
+                max_retries=0, max_age=60000)
+def measure_disk(node: str):
+    from workers import sweep  # noqa: PLC0415
+    sweep.measure_disk(node)

@@ -15,13 +15,14 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
 import config
-from db import containers, events, installation, nodes
+from db import containers, deployments, events, installation, nodes
 from db.pool import Unavailable
-from workers import docker_ops, labels, messages, observe
+from workers import docker_ops, health, labels, messages, observe, probes
 from workers.docker_ops import DockerError
 
 log = logging.getLogger("harbormaster.agent")
@@ -105,6 +106,10 @@ class Agent:
                 detail["exit_code"] = int(code) if code is not None else f["exit_code"]
             events.add(action if action in LIFECYCLE else f["state"], container=f["name"],
                        deployment=row["deployment"] if row else None, detail=detail)
+            if action == "die" and previous == "running":
+                # nobody of ours was stopping it (seed 003's "unexpected stop" alert)
+                events.add("unexpected_stop", container=f["name"],
+                           deployment=row["deployment"] if row else None, detail=detail)
 
     def events_loop(self) -> None:
         since = time.time()
@@ -150,9 +155,61 @@ class Agent:
             except (DockerError, Unavailable) as exc:
                 log.warning("full sync skipped: %s", exc)
 
+    # --- health probes ------------------------------------------------------------
+    def probe_once(self, states: dict, pool: ThreadPoolExecutor) -> None:
+        now = probes.now()
+        due, seen = [], set()
+        for dep in deployments.with_health_checks(self.cfg.node_name):
+            check = dep["template"]["health_check"]
+            for row in containers.find(deployment=dep["name"], state="running", limit=10000):
+                if row["draining"] or not row["docker_id"]:
+                    continue
+                seen.add(row["docker_id"])
+                state = states.setdefault(row["docker_id"], probes.ProbeState())
+                if probes.due(state, check, now):
+                    state.last_run = now
+                    due.append((row, check, state))
+        results = list(pool.map(lambda item: probes.run(item[1], item[0]), due))
+        for (row, check, state), (passed, error) in zip(due, results):
+            starting = probes.in_start_period(row, check, now)
+            if passed:
+                state.successes, state.failures, state.last_error = state.successes + 1, 0, None
+            else:
+                state.successes, state.last_error = 0, error
+                if not starting:
+                    state.failures += 1
+            verdict = health.probe_transition(
+                row["health"], state.successes, state.failures,
+                int(check.get("healthy_threshold", 1)), int(check.get("unhealthy_threshold", 3)),
+                starting)
+            if verdict != row["health"]:
+                changed = containers.set_health(row["name"], verdict, {
+                    "failures": state.failures, "successes": state.successes,
+                    "error": state.last_error})
+                if changed is not None and changed["previous"] != verdict:
+                    events.add("health_status", container=row["name"],
+                               deployment=row["deployment"],
+                               detail={"health": verdict, "previous": changed["previous"],
+                                       "consecutive_failures": state.failures,
+                                       "error": state.last_error})
+                    self.trigger(row["deployment"])
+        for key in list(states):
+            if key not in seen:  # instance gone: forget its counts
+                del states[key]
+
+    def probe_loop(self) -> None:
+        states: dict = {}
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as pool:
+            while not self.stop.wait(self.cfg.probe_tick):
+                try:
+                    self.probe_once(states, pool)
+                except (Unavailable, DockerError) as exc:
+                    log.warning("probes skipped: %s", exc)
+
     def run(self) -> None:
         threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
-                   for fn in (self.heartbeat_loop, self.events_loop, self.sync_loop)]
+                   for fn in (self.heartbeat_loop, self.events_loop, self.sync_loop,
+                              self.probe_loop)]
         for thread in threads:
             thread.start()
         self.stop.wait()

@@ -9,7 +9,7 @@ import logging
 import time
 
 import config
-from db import containers, deployments, events, installation, jobs, pool
+from db import containers, deployments, events, health, installation, jobs, pool
 from workers import docker_ops, labels
 
 log = logging.getLogger("harbormaster.cleanup")
@@ -51,11 +51,12 @@ def run() -> dict:
     pruned_events = pool.execute("DELETE FROM events WHERE at < now() - make_interval(secs => %s)",
                                  (cfg.event_retention,))
     pruned_jobs = jobs.delete_ended_before(cfg.job_retention)
+    pruned_snapshots = health.prune(cfg.snapshot_retention)
     pruned_rows = pool.execute("DELETE FROM containers WHERE state = 'removed' AND"
                                " updated_at < now() - make_interval(secs => %s)",
                                (cfg.job_retention,))
     result = {"retired": removed_retired, "orphans": removed_orphans, "events": pruned_events,
-              "jobs": pruned_jobs, "container_rows": pruned_rows}
+              "jobs": pruned_jobs, "snapshots": pruned_snapshots, "container_rows": pruned_rows}
     if removed_retired or removed_orphans:
         log.info("cleanup: %s", result)
     return result

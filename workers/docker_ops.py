@@ -317,6 +317,12 @@ def list_containers(labels: dict, all: bool = True) -> list[dict]:
     return call(client().api.containers, all=all, filters=filters)
 
 
+def list_sizes(labels: dict) -> list[dict]:
+    """Running containers with their writable layer's size (SizeRw); slow on purpose."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    return call(client().api.containers, filters=filters, size=True)
+
+
 def events(labels: dict, since: float | None = None):
     """A blocking generator of container events for our label."""
     filters = {"type": "container",

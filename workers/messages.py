@@ -33,6 +33,8 @@ UPDATE_DEPLOYMENT_RESOURCES = "update_deployment_resources"
 # periodic and internal (no job rows)
 RECONCILE = "reconcile"
 CLEANUP = "cleanup"
+SAMPLE_NODE = "sample_node"
+MEASURE_DISK = "measure_disk"
 
 
 def node_queue(node: str) -> str:

@@ -138,7 +138,20 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
         insts = by_slot.get(slot, [])
         dead = [i for i in insts if i.state in DEAD]
         live = [i for i in insts if i.state in LIVE and not i.draining]
-        for inst in dead:
+        # an instance unhealthy past its threshold is replaced like a dead one
+        sick = [i for i in live if d.has_health_check and i.health == "unhealthy"]
+        live = [i for i in live if i not in sick]
+        for inst in sick:
+            if in_rollout(d) and inst.generation == d.generation and not d.rolling_back:
+                return Plan([Action("rollout_failed", f"{inst.name} of generation "
+                                    f"{d.generation} is unhealthy", slot, inst.name)],
+                            "progressing", "rollout failed", _counts(d, slots, current, now))
+            actions.append(Action("remove", f"{inst.name} is unhealthy", slot, inst.name,
+                                  graceful=False))
+            actions.append(Action("record_failure", f"{inst.name} is unhealthy", slot,
+                                  inst.name))
+        dead += sick
+        for inst in [i for i in dead if i not in sick]:
             code = f" with code {inst.exit_code}" if inst.exit_code is not None else ""
             if in_rollout(d) and inst.generation == d.generation and not d.rolling_back:
                 return Plan([Action("rollout_failed",
@@ -154,6 +167,13 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
         for extra in new[1:]:
             actions.append(Action("remove", "duplicate instance in slot", slot, extra.name))
         new = new[:1]
+        # two older generations in one slot (a rollout interrupted by another): keep the
+        # best one until it is replaced, the others go now
+        old.sort(key=lambda i: (is_ready(i, d, now), i.generation), reverse=True)
+        for extra in old[1:]:
+            actions.append(Action("remove", "an older instance already has a successor", slot,
+                                  extra.name))
+        old = old[:1]
         for inst in new:
             if inst.state == "created":
                 actions.append(Action("start", f"{inst.name} was created but not started",

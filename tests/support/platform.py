@@ -49,6 +49,9 @@ TEST_PROFILE = {
     "HARBORMASTER_CLEANUP_INTERVAL": "2",
     "HARBORMASTER_RETIRED_INSTANCE_AGE": "2",
     "HARBORMASTER_ORPHAN_GRACE": "2",
+    "HARBORMASTER_SAMPLE_INTERVAL": "1",
+    "HARBORMASTER_DISK_INTERVAL": "5",
+    "HARBORMASTER_PROBE_TICK": "0.1",
     # the suite polls: keep the shared limits out of its way (tests set tight per-token ones)
     "HARBORMASTER_RATE_LIMIT": "100000/minute",
     "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
