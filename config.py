@@ -95,6 +95,7 @@ class Config:
     high_memory_threshold: float
     alert_rearm_margin: float
     probe_tick: float
+    autoscale_interval: float
 
     # pool sizes
     db_pool_max: int
@@ -173,6 +174,7 @@ def from_env(env: dict | None = None) -> Config:
         high_memory_threshold=_float(env, "HARBORMASTER_HIGH_MEMORY_THRESHOLD", 90.0),
         alert_rearm_margin=_float(env, "HARBORMASTER_ALERT_REARM_MARGIN", 10.0),
         probe_tick=_float(env, "HARBORMASTER_PROBE_TICK", 0.25),
+        autoscale_interval=_float(env, "HARBORMASTER_AUTOSCALE_INTERVAL", 15.0),
         db_pool_max=_int(env, "HARBORMASTER_DB_POOL_MAX", 20),
         db_pool_timeout=_float(env, "HARBORMASTER_DB_POOL_TIMEOUT", 5.0),
         metrics_networks=_networks(env.get("HARBORMASTER_METRICS_NETWORKS", "127.0.0.0/8,::1/128")),

@@ -74,6 +74,10 @@ def measure_disk(cfg: config.Config) -> None:
                           (node["name"],))
 
 
+def autoscale(cfg: config.Config) -> None:
+    messages.send(messages.EVALUATE_AUTOSCALING, messages.DEFAULT_QUEUE)
+
+
 def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
     """Block until this process holds the leader lock; return the connection holding it."""
     announced = False
@@ -125,6 +129,8 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
     scheduler.add_job(guarded(sample), "interval", seconds=cfg.sample_interval, id="sample")
     scheduler.add_job(guarded(measure_disk), "interval", seconds=cfg.disk_interval,
                       id="measure_disk")
+    scheduler.add_job(guarded(autoscale), "interval", seconds=cfg.autoscale_interval,
+                      id="autoscale")
     scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
     return scheduler
 

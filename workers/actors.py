@@ -306,3 +306,12 @@ def sample_node(node: str):
 def measure_disk(node: str):
     from workers import sweep  # noqa: PLC0415
     sweep.measure_disk(node)
+
+
+@dramatiq.actor(actor_name=messages.EVALUATE_AUTOSCALING, queue_name=messages.DEFAULT_QUEUE,
+                max_retries=0, max_age=30000)
+def evaluate_autoscaling():
+    """One evaluation of every enabled scaling policy (sent by the scheduler)."""
+    from workers import autoscaler  # noqa: PLC0415
+    for decision in autoscaler.evaluate_all():
+        log.info("autoscale %s", decision)

@@ -35,6 +35,7 @@ RECONCILE = "reconcile"
 CLEANUP = "cleanup"
 SAMPLE_NODE = "sample_node"
 MEASURE_DISK = "measure_disk"
+EVALUATE_AUTOSCALING = "evaluate_autoscaling"
 
 
 def node_queue(node: str) -> str:

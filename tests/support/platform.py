@@ -52,6 +52,7 @@ TEST_PROFILE = {
     "HARBORMASTER_SAMPLE_INTERVAL": "1",
     "HARBORMASTER_DISK_INTERVAL": "5",
     "HARBORMASTER_PROBE_TICK": "0.1",
+    "HARBORMASTER_AUTOSCALE_INTERVAL": "2",
     # the suite polls: keep the shared limits out of its way (tests set tight per-token ones)
     "HARBORMASTER_RATE_LIMIT": "100000/minute",
     "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
