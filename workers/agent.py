@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 import config
-from db import containers, deployments, events, installation, nodes
+from db import containers, deployments, events, installation, nodes, registry
 from db.pool import Unavailable
 from workers import docker_ops, health, labels, messages, observe, probes
 from workers.docker_ops import DockerError
@@ -86,6 +86,8 @@ class Agent:
         if inspected is None:
             return  # destroyed meanwhile: the destroy event follows
         self.observe(inspected, action, attrs)
+        if deployment and action in ("die", "oom", "start", "pause", "unpause"):
+            registry.sync_deployment(deployment)  # discovery follows at once
 
     def trigger(self, deployment: str) -> None:
         try:
@@ -192,16 +194,40 @@ class Agent:
                                detail={"health": verdict, "previous": changed["previous"],
                                        "consecutive_failures": state.failures,
                                        "error": state.last_error})
+                    registry.sync_deployment(row["deployment"])
                     self.trigger(row["deployment"])
         for key in list(states):
             if key not in seen:  # instance gone: forget its counts
                 del states[key]
 
+    def external_once(self, states: dict, pool: ThreadPoolExecutor) -> None:
+        """Registered endpoints: TTLs expire; http and tcp checks (loopback only) run."""
+        registry.expire_ttl()
+        now = probes.now()
+        due = []
+        for ep in registry.probed_externals():
+            state = states.setdefault(ep["id"], probes.ProbeState())
+            if probes.due(state, ep["check_spec"], now):
+                state.last_run = now
+                due.append((ep, state))
+        checks = [({**ep["check_spec"], "port": ep["port"]},
+                   {"ports": {f"{ep['port']}/tcp": ep["port"]}}, ep["address"])
+                  for ep, _ in due]
+        results = pool.map(lambda c: probes.run(c[0], c[1], host=c[2]), checks)
+        for (ep, state), (passed, _) in zip(due, results):
+            state.failures = 0 if passed else state.failures + 1
+            if passed:
+                registry.set_health(ep["id"], "passing", "UP")
+            elif state.failures >= int(ep["check_spec"].get("unhealthy_threshold", 1)):
+                registry.set_health(ep["id"], "critical", "DOWN")
+
     def probe_loop(self) -> None:
         states: dict = {}
+        externals: dict = {}
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as pool:
             while not self.stop.wait(self.cfg.probe_tick):
                 try:
+                    self.external_once(externals, pool)
                     self.probe_once(states, pool)
                 except (Unavailable, DockerError) as exc:
                     log.warning("probes skipped: %s", exc)

@@ -13,7 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import config
-from db import containers, deployments, events, installation, jobs, pool, secrets
+from db import (containers, deployments, events, installation, jobs, pool, registry,
+                secrets)
 from workers import docker_ops, labels, messages, observe
 from workers.docker_ops import DockerError, NotFound
 from workers.reconcile import Action, Desired, Instance, Plan, plan
@@ -134,6 +135,7 @@ def remove_instance(dep: dict, name: str, graceful: bool, reason: str, keep: boo
     strategy = dep["update_strategy"]
     if graceful:
         containers.set_draining(name, True)
+        registry.sync_deployment(dep["name"])  # out of discovery before the drain delay
         delay = strategy.get("drain_delay")
         delay = CFG.drain_delay if delay is None else delay
         if delay > 0:
@@ -242,8 +244,10 @@ def one_pass(name: str, cluster: str) -> Plan | None:
         state, reason = "degraded", "; ".join(errors)[:500]
     if dep["deleting"] and not observed:
         deployments.delete_row(name)
+        registry.sync_deployment(name)
         events.add("deployment_deleted", deployment=name)
         return result
+    registry.sync_deployment(name)
     previous = dep["state"]
     deployments.set_status(name, state, reason, result.counts)
     if state != previous and state in ("crashloop", "steady", "degraded", "rolling-back"):
