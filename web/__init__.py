@@ -52,4 +52,9 @@ def create_app() -> OpenAPI:
     app.register_api(scaling_api.metrics_bp)
     app.register_api(services_api.bp)
     metrics.install(app)
+
+    @app.get("/", doc_ui=False)
+    def dashboard():
+        """The dashboard (public page: it asks for a token and keeps it in sessionStorage)."""
+        return app.send_static_file("index.html")
     return app
