@@ -42,7 +42,7 @@ def create_app() -> OpenAPI:
                                       code="malformed_json") from None
 
     from web import (audit_api, containers_api, deployments_api, events_api, health_api,
-                     jobs_api, scaling_api, services_api, tokens_api)
+                     jobs_api, legacy_api, scaling_api, services_api, tokens_api)
     for module in (health_api, jobs_api, containers_api, deployments_api, events_api,
                    tokens_api, audit_api):
         app.register_api(module.bp)
@@ -51,6 +51,7 @@ def create_app() -> OpenAPI:
     app.register_api(scaling_api.bp)
     app.register_api(scaling_api.metrics_bp)
     app.register_api(services_api.bp)
+    app.register_blueprint(legacy_api.bp)
     metrics.install(app)
 
     @app.get("/", doc_ui=False)

@@ -8,12 +8,14 @@ routes may be opened without a token to configured client networks.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 
 from flask import g, request
 
 import config
 from db import tokens
+from db.pool import Unavailable
 from web.errors import ApiError
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
@@ -80,7 +82,7 @@ def authenticate() -> None:
             return
         raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)",
                        headers={"WWW-Authenticate": "Bearer"})
-    row = tokens.authenticate(secret) if len(secret) < 200 else None
+    row = verify(secret) if len(secret) < 200 else None
     if row is None:
         raise ApiError(401, "the token is unknown, revoked or expired",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -90,6 +92,29 @@ def authenticate() -> None:
     if RANK[row["role"]] < RANK[needed]:
         raise ApiError(403, f"this needs the {needed} role; token {row['name']!r} is "
                             f"{row['role']}")
+
+
+# Tokens verified recently, used only while Postgres is unreachable (stale-if-error), so
+# health and compatibility routes still answer during a database outage. While Postgres
+# is up every request is checked against it: a revocation takes effect at once.
+_verified: dict[str, tuple[dict, float]] = {}
+STALE_IF_ERROR = 300.0
+
+
+def verify(secret: str) -> dict | None:
+    key = tokens.hash_secret(secret)
+    try:
+        row = tokens.authenticate(secret)
+    except Unavailable:
+        cached = _verified.get(key)
+        if cached is not None and time.monotonic() - cached[1] < STALE_IF_ERROR:
+            return cached[0]
+        raise
+    if row is None:
+        _verified.pop(key, None)
+    else:
+        _verified[key] = (row, time.monotonic())
+    return row
 
 
 def current() -> Caller | None:

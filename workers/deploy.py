@@ -248,6 +248,7 @@ def one_pass(name: str, cluster: str) -> Plan | None:
         events.add("deployment_deleted", deployment=name)
         return result
     registry.sync_deployment(name)
+    result.state, result.reason = state, reason
     previous = dep["state"]
     deployments.set_status(name, state, reason, result.counts)
     if state != previous and state in ("crashloop", "steady", "degraded", "rolling-back"):
@@ -302,6 +303,8 @@ def reconcile(name: str, job_id: str | None = None, deadline: float | None = Non
             jobs.set_progress(job_id, counts["updated"], counts["desired"],
                               f"{counts['updated']}/{counts['desired']} instances ready")
         short = [a for a in result.waits if a.until - time.time() < 2.0]
+        if result.state == "degraded":
+            break  # Docker refused something: say so now; the backstop pass retries
         if (result.work or short) and time.monotonic() < deadline:
             if not result.work:
                 time.sleep(max(0.05, min(0.5, min(a.until for a in short) - time.time())))

@@ -279,18 +279,25 @@ def remove(ref: str, force: bool = False) -> None:
 
 
 def update(ref: str, resources: dict) -> None:
-    kwargs = {}
+    """Change resources of a live container (POST /containers/<id>/update).
+
+    docker-py's update_container has no NanoCpus, and CpuQuota conflicts with the NanoCpus
+    set at create, so the body is sent as the Engine API documents it.
+    """
+    body = {}
     if resources.get("cpus") is not None:
-        # the Engine API's update takes NanoCPUs only through the raw body
-        kwargs["cpu_quota"] = int(float(resources["cpus"]) * 100000)
-        kwargs["cpu_period"] = 100000
+        body["NanoCpus"] = int(float(resources["cpus"]) * 1e9)
     if resources.get("cpu_shares") is not None:
-        kwargs["cpu_shares"] = int(resources["cpu_shares"])
+        body["CpuShares"] = int(resources["cpu_shares"])
     if resources.get("memory") is not None:
-        kwargs["mem_limit"] = int(resources["memory"])
-        kwargs["memswap_limit"] = -1
-    if kwargs:
-        call(client().api.update_container, ref, **kwargs)
+        body["Memory"] = int(resources["memory"])
+        body["MemorySwap"] = -1
+    if resources.get("pids_limit") is not None:
+        body["PidsLimit"] = int(resources["pids_limit"])
+    if body:
+        api = client().api
+        call(lambda: api._result(api._post_json(api._url("/containers/{0}/update", ref),
+                                                data=body), True))
 
 
 def logs(ref: str, tail: int | None = None, timestamps: bool = False,

@@ -145,6 +145,17 @@ class TestPlatform:
     def start_redis(self) -> None:
         bootstrap.start_redis(self.data, self.redis_port)
 
+    def stop_postgres(self) -> None:
+        bootstrap.stop_postgres(self.data)
+
+    def start_postgres(self) -> None:
+        saved = os.environ.pop("DATABASE_URL", None)
+        try:
+            bootstrap.ensure_postgres(self.data)
+        finally:
+            if saved is not None:
+                os.environ["DATABASE_URL"] = saved
+
     def teardown(self) -> None:
         try:
             self.stop_processes()
