@@ -15,6 +15,16 @@ import config
 from web import auth, errors, limits, metrics
 
 
+def has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def create_app() -> OpenAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
     cfg = config.load()
@@ -36,10 +46,14 @@ def create_app() -> OpenAPI:
         # surface as a confusing 422; it is a 400.
         if request.content_length and request.is_json:
             try:
-                json.loads(request.get_data(cache=True))
+                data = json.loads(request.get_data(cache=True))
             except ValueError as exc:
                 raise errors.ApiError(400, f"malformed JSON body: {exc}",
                                       code="malformed_json") from None
+            if has_nul(data):
+                # Postgres text and jsonb cannot hold U+0000: refuse it up front
+                raise errors.ApiError(422, "strings may not contain NUL (\\u0000) characters",
+                                      fields={"body": "contains NUL"})
 
     from web import (audit_api, containers_api, deployments_api, events_api, health_api,
                      jobs_api, legacy_api, scaling_api, services_api, tokens_api)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from flask import jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -71,6 +72,12 @@ def register(app) -> None:
     def _postgres_down(exc: Unavailable):
         return body(503, f"postgres is unavailable: {exc}", "dependency_unavailable",
                     {"component": "postgres"})
+
+    @app.errorhandler(psycopg.DataError)
+    def _bad_value(exc: psycopg.DataError):
+        # a value Postgres cannot hold (a NUL byte, a number out of range): the input's fault
+        return body(422, f"a value was refused by the database: {exc}".splitlines()[0][:300],
+                    "validation_failed")
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

@@ -296,7 +296,8 @@ def list_images():
             continue
         rows = containers.find(deployment=dep["name"], limit=100000)
         template = dep["template"]
-        items.append({"image": template["image"], "min_replicas": dep["min_replicas"],
+        items.append({"image": template["image"], "deployment": dep["name"],
+                      "min_replicas": dep["min_replicas"],
                       "max_replicas": dep["max_replicas"],
                       "resources": legacy_resources(dep["resources"] or {}),
                       "env": template.get("env") or {}, "ports": template.get("ports") or {},

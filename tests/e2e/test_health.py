@@ -72,8 +72,9 @@ def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platf
                                    c["health"] == "healthy" else None)(
         api.get(f"/api/containers/{instance}").json()), 30, "replacement healthy")
     assert replaced["state"] == "running"
-    got = api.get(f"/api/deployments/{name}").json()
-    assert got["status"]["ready"] == 1 and got["status"]["healthy"] == 1
+    # the deployment's counts follow at its next reconcile pass
+    wait_until(lambda: (lambda s: s["ready"] == 1 and s["healthy"] == 1)(
+        api.get(f"/api/deployments/{name}").json()["status"]), 15, "counts updated")
     api.delete(f"/api/deployments/{name}", params={"wait": 60})
 
 

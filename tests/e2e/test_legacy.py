@@ -48,6 +48,10 @@ def _up(url):
         return False
 
 
+def legacy_name(image: str) -> str:
+    return "legacy-" + image.replace("/", "-").replace(":", "-").replace(".", "-")
+
+
 def walk(client: Api, api: Api, platform, image: str):
     assert client.get("/health").json() == {"status": "OK"}
     detailed = client.get("/health/detailed")
@@ -80,8 +84,10 @@ def walk(client: Api, api: Api, platform, image: str):
         assert listed[cid]["status"] == "running" and listed[cid]["image"] == image
         assert listed[cid]["resources"] == {"cpu_limit": "0.25", "memory_limit": "64m"}
         assert listed[cid]["ports"]["80/tcp"] > 0
-    images = {i["image"]: i for i in client.get("/images").json()["images"]}
-    assert images[image]["current_running"] == 2 and images[image]["total_instances"] == 2
+    images = {i["deployment"]: i for i in client.get("/images").json()["images"]}
+    mine = images[legacy_name(image)]
+    assert mine["image"] == image
+    assert mine["current_running"] == 2 and mine["total_instances"] == 2
     instances = client.get(f"/containers/{image}/instances").json()["instances"]
     assert {i["id"] for i in instances} == set(ids)
     for inst in instances:
@@ -117,7 +123,7 @@ def walk(client: Api, api: Api, platform, image: str):
     gone = client.delete("/containers/no-such-container")
     assert gone.status_code == 404 and "not found" in gone.json()["detail"]
     # the retired slots are not brought back
-    dep = api.get(f"/api/deployments/legacy-{image.replace('/', '-').replace(':', '-')}").json()
+    dep = api.get(f"/api/deployments/{legacy_name(image)}").json()
     assert dep["replicas"] == 0
 
     endpoint_id = f"ep-{uuid.uuid4().hex[:6]}"
