@@ -72,6 +72,7 @@ class TestPlatform:
         self.env: dict = {}
         self.supervisord = None
         self._docker = None
+        self._cluster = None
 
     @property
     def docker(self) -> docker.DockerClient:
@@ -107,6 +108,8 @@ class TestPlatform:
             **self.extra_env,
         })
         supervise.release(self.env)
+        # kept from the start: teardown must find our containers even if the database is gone
+        self._cluster = self.sql("SELECT cluster_id FROM installation")[0][0]
         self.start_processes()
 
     def start_processes(self) -> None:
@@ -174,7 +177,7 @@ class TestPlatform:
 
     @property
     def cluster_id(self) -> str:
-        return self.sql("SELECT cluster_id FROM installation")[0][0]
+        return self._cluster
 
     def sql(self, query: str, params=()) -> list[tuple]:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
@@ -191,7 +194,7 @@ class TestPlatform:
         return self.docker.containers.list(all=True, filters={"label": filters})
 
     def remove_containers(self) -> None:
-        if "DATABASE_URL" not in self.env:
+        if self._cluster is None:
             return  # never started: nothing of ours can exist
         try:
             for container in self.containers():
