@@ -5,13 +5,8 @@ from db import pool
 
 
 def find(since=None, who: str | None = None, limit: int = 100) -> list[dict]:
-    where, params = ["who IS NOT NULL"], []
-    if since is not None:
-        where.append("at >= %s")
-        params.append(since)
-    if who:
-        where.append("who = %s")
-        params.append(who)
+    clause, params = pool.where([("at >= %s", since), ("who = %s", who)])
+    clause = f"{clause} AND who IS NOT NULL" if clause else "WHERE who IS NOT NULL"
     params.append(limit)
     return pool.fetchall(
         "SELECT * FROM ("
@@ -21,4 +16,4 @@ def find(since=None, who: str | None = None, limit: int = 100) -> list[dict]:
         " UNION ALL"
         " SELECT at, who, 'event', kind, COALESCE(container, deployment), NULL, id::text,"
         "  detail FROM events"
-        f") a WHERE {' AND '.join(where)} ORDER BY at DESC LIMIT %s", params)
+        f") a {clause} ORDER BY at DESC LIMIT %s", params)

@@ -23,18 +23,8 @@ def find(deployment: str | None = None, container: str | None = None, kind: str 
          since=None, who: str | None = None, after_id: int | None = None,
          limit: int = 100) -> list[dict]:
     """Oldest first, so ``after_id`` pages forward."""
-    where, params = [], []
-    for column, value in (("deployment", deployment), ("container", container),
-                          ("kind", kind), ("who", who)):
-        if value:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if since is not None:
-        where.append("at >= %s")
-        params.append(since)
-    if after_id is not None:
-        where.append("id > %s")
-        params.append(after_id)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    clause, params = pool.where([("deployment = %s", deployment), ("container = %s", container),
+                                 ("kind = %s", kind), ("who = %s", who), ("at >= %s", since),
+                                 ("id > %s", after_id)])
     params.append(limit)
     return pool.fetchall(f"SELECT {COLUMNS} FROM events {clause} ORDER BY id LIMIT %s", params)

@@ -54,16 +54,11 @@ def get_with_args(job_id: str) -> dict | None:
 def find(status: str | None = None, kind: str | None = None, target: str | None = None,
          limit: int = 50, before: str | None = None) -> list[dict]:
     """Newest first; ``before`` is a created_at cursor (exclusive)."""
-    where, params = [], []
-    for column, value in (("status", status), ("kind", kind), ("target", target)):
-        if value:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if before:
-        where.append("(created_at, id::text) < (%s::timestamptz, %s)")
-        stamp, _, ident = before.partition("|")
-        params += [stamp, ident]
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    stamp, _, ident = (before or "").partition("|")
+    clause, params = pool.where([("status = %s", status), ("kind = %s", kind),
+                                 ("target = %s", target),
+                                 ("(created_at, id::text) < (%s::timestamptz, %s)",
+                                  (stamp, ident) if before else None)])
     params.append(limit)
     return pool.fetchall(f"SELECT {COLUMNS} FROM jobs {clause} "
                          "ORDER BY created_at DESC, id::text DESC LIMIT %s", params)

@@ -76,3 +76,18 @@ def direct_connect(autocommit: bool = True) -> psycopg.Connection:
                                connect_timeout=max(1, int(cfg.db_pool_timeout)))
     except psycopg.OperationalError as exc:
         raise Unavailable(f"postgres unavailable: {exc}") from exc
+
+
+def where(conditions: list[tuple[str, object]]) -> tuple[str, list]:
+    """"WHERE c1 AND c2 ..." and its parameters, for the conditions whose value is set.
+
+    Each condition is (SQL, value): one %s per value, or a tuple of values for several;
+    a value of None or "" leaves the condition out.
+    """
+    parts = [(sql, value) for sql, value in conditions if value is not None and value != ""]
+    if not parts:
+        return "", []
+    params = []
+    for _, value in parts:
+        params.extend(value if isinstance(value, tuple) else (value,))
+    return "WHERE " + " AND ".join(sql for sql, _ in parts), params

@@ -91,14 +91,6 @@ def record_decision(deployment: str, current: int, desired: int, recommendation:
 
 
 def decisions(deployment: str | None, since, limit: int) -> list[dict]:
-    where, params = [], []
-    if deployment:
-        where.append("deployment = %s")
-        params.append(deployment)
-    if since is not None:
-        where.append("at >= %s")
-        params.append(since)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    params.append(limit)
+    clause, params = pool.where([("deployment = %s", deployment), ("at >= %s", since)])
     return pool.fetchall(f"SELECT * FROM scaling_decisions {clause} ORDER BY at DESC, id DESC"
-                         " LIMIT %s", params)
+                         " LIMIT %s", params + [limit])

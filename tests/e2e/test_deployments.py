@@ -191,6 +191,8 @@ def test_crash_loop_backs_off_and_shows_crashloop(api, platform):
     assert gaps[-1] >= 3, gaps  # the recorded restarts are spaced by the backoff
     assert "crashloop" in {e["kind"] for e in events(api, name)}
     assert api.get(f"/api/deployments/{name}").json()["status"]["reason"]
+    assert api.delete(f"/api/deployments/{name}", params={"wait": 60}).json()["status"] == \
+        "succeeded"
 
 
 def test_instance_stop_and_delete_through_the_api_get_replaced(api, platform):
