@@ -95,14 +95,13 @@ def set_state(name: str, state: str, **fields) -> dict | None:
                          f" RETURNING {COLUMNS}", params)
 
 
-def observe(name: str, docker_id: str, state: str, ports: dict, pid: int | None,
-            exit_code: int | None, restarts: int, started_at, finished_at,
-            labels: dict, image: str, kind: str, node: str) -> tuple[dict | None, str | None]:
-    """Upsert what Docker reports for one of our containers.
+def observe(f: dict) -> tuple[dict | None, str | None]:
+    """Upsert what Docker reports for one of our containers (``workers.observe.fields``).
 
     Returns (row, previous_state). A container we never asked for (created by a dead
     worker before it recorded it, or by another process of ours) is recorded too.
     """
+    name, docker_id, labels = f["name"], f["docker_id"], f["labels"]
     with pool.connection() as conn:
         before = conn.execute("SELECT state, docker_id FROM containers WHERE name = %s FOR UPDATE",
                               (name,)).fetchone()
@@ -126,8 +125,9 @@ def observe(name: str, docker_id: str, state: str, ports: dict, pid: int | None,
             "  THEN NULL ELSE containers.health_detail END,"
             " draining = containers.draining AND containers.docker_id = EXCLUDED.docker_id"
             f" RETURNING {COLUMNS}",
-            (name, docker_id, kind, node, image, state, Jsonb(ports), Jsonb(labels), pid,
-             exit_code, restarts, started_at, finished_at, labels.get("harbormaster.deployment"),
+            (name, docker_id, f["kind"], f["node"], f["image"], f["state"], Jsonb(f["ports"]),
+             Jsonb(labels), f["pid"], f["exit_code"], f["restarts"], f["started_at"],
+             f["finished_at"], labels.get("harbormaster.deployment"),
              _int_or_none(labels.get("harbormaster.slot")),
              _int_or_none(labels.get("harbormaster.generation")))).fetchone()
     previous = None

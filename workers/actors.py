@@ -14,6 +14,7 @@ import dramatiq
 import config
 from db import containers, deployments, events, installation, jobs, secrets
 from workers import deploy, docker_ops, labels, messages, observe
+from workers.record import record
 from workers.broker import MAX_RETRIES, get_broker
 from workers.docker_ops import NotFound, Permanent
 
@@ -32,19 +33,6 @@ def job_actor(fn):
 def load(job_id: str) -> tuple[dict, dict]:
     job = jobs.get_with_args(job_id)
     return job, job["args"]
-
-
-def record(name: str, docker_id: str | None = None) -> dict | None:
-    """Inspect the container and store what Docker says; None when it no longer exists."""
-    attrs = docker_ops.find(docker_id or name)
-    if attrs is None:
-        containers.mark_gone(name)
-        return None
-    f = observe.fields(attrs)
-    row, _ = containers.observe(**{k: f[k] for k in (
-        "docker_id", "state", "ports", "pid", "exit_code", "restarts", "started_at",
-        "finished_at", "labels", "image", "kind", "node")}, name=name)
-    return row
 
 
 def target(args: dict) -> dict:

@@ -98,9 +98,7 @@ class Agent:
 
     def observe(self, attrs: dict, action: str, event_attrs: dict | None = None) -> None:
         f = observe.fields(attrs)
-        row, previous = containers.observe(**{k: f[k] for k in (
-            "name", "docker_id", "state", "ports", "pid", "exit_code", "restarts", "started_at",
-            "finished_at", "labels", "image", "kind", "node")})
+        row, previous = containers.observe(f)
         if observe.event_is_news(previous, f["state"], action):
             detail = {"docker_id": f["docker_id"], "state": f["state"]}
             if action == "die":

@@ -18,6 +18,7 @@ from db import (containers, deployments, events, installation, jobs, pool, regis
 from workers import docker_ops, labels, messages, observe
 from workers.docker_ops import DockerError, NotFound
 from workers.reconcile import Action, Desired, Instance, Plan, plan
+from workers.record import record
 
 log = logging.getLogger("harbormaster.deploy")
 CFG = config.load()
@@ -64,17 +65,6 @@ def observe_instances(dep: dict, cluster: str) -> list[Instance]:
                 events.add("destroy", container=name, deployment=dep["name"],
                            detail={"observed": "missing at reconcile"})
     return out
-
-
-def record(name: str, docker_id: str) -> dict | None:
-    attrs = docker_ops.find(docker_id)
-    if attrs is None:
-        return None
-    f = observe.fields(attrs)
-    row, _ = containers.observe(**{k: f[k] for k in (
-        "name", "docker_id", "state", "ports", "pid", "exit_code", "restarts", "started_at",
-        "finished_at", "labels", "image", "kind", "node")})
-    return row
 
 
 def desired_of(dep: dict) -> Desired:

@@ -199,6 +199,10 @@ class TestPlatform:
         try:
             for container in self.containers():
                 container.remove(force=True)
+            # and the installation's network: Docker's address pools hold only ~30 of them
+            for network in self.docker.networks.list(
+                    filters={"label": f"harbormaster.cluster={self.cluster_id}"}):
+                network.remove()
         except (docker.errors.APIError, psycopg.Error):
             pass
 
