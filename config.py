@@ -110,10 +110,6 @@ class Config:
     rate_limit_enabled: bool = True
 
     @property
-    def docker_stale_after(self) -> float:
-        return self.heartbeat_stale_after
-
-    @property
     def redelivery_window(self) -> float:
         """Seconds after which Dramatiq hands a dead worker's message to another."""
         return self.broker_heartbeat_timeout_ms / 1000.0

@@ -157,11 +157,6 @@ def live_on_node(node: str) -> list[dict]:
                          " AND state NOT IN ('removed', 'creating')", (node,))
 
 
-def summary() -> list[dict]:
-    return pool.fetchall("SELECT state, count(*) AS n FROM containers WHERE state <> 'removed'"
-                         " GROUP BY state ORDER BY state")
-
-
 def set_resources(name: str, resources: dict) -> None:
     """Merge live-updated resources into the recorded spec."""
     pool.execute("UPDATE containers SET spec = jsonb_set(spec, '{resources}',"

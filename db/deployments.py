@@ -178,10 +178,6 @@ def record_failure(name: str, slot: int, uptime: float | None, initial: float, m
         (name, slot, reset, reset, maximum, initial))
 
 
-def clear_backoff(name: str, slot: int) -> None:
-    pool.execute("DELETE FROM slot_backoff WHERE deployment = %s AND slot = %s", (name, slot))
-
-
 def with_health_checks(node: str) -> list[dict]:
     return pool.fetchall("SELECT name, template FROM deployments WHERE node = %s AND"
                          " template ? 'health_check' AND template->'health_check' <> 'null'"

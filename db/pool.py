@@ -35,14 +35,6 @@ def get_pool() -> ConnectionPool:
         return _pool
 
 
-def close_pool() -> None:
-    global _pool
-    with _lock:
-        if _pool is not None:
-            _pool.close()
-            _pool = None
-
-
 @contextmanager
 def connection():
     """A pooled connection inside a transaction (committed on success)."""

@@ -16,10 +16,5 @@ def get(owner: str) -> dict[str, str]:
     return {row["key"]: row["value"] for row in rows}
 
 
-def keys(owner: str) -> list[str]:
-    return [r["key"] for r in pool.fetchall(
-        "SELECT key FROM secrets WHERE owner = %s ORDER BY key", (owner,))]
-
-
 def delete(owner: str) -> None:
     pool.execute("DELETE FROM secrets WHERE owner = %s", (owner,))

@@ -101,13 +101,16 @@ def get_or_404(name: str) -> dict:
     return dep
 
 
-def reconcile_job(dep: dict, kind: str, args: dict | None = None, write=None,
-                  wait: str | None = None):
-    dispatch.require_docker(dep["node"])
-    job, _ = dispatch.submit(kind, f"deployments/{dep['name']}", messages.RECONCILE_DEPLOYMENT,
-                             {"deployment": dep["name"], **(args or {})}, node=dep["node"],
-                             write=write)
-    return dispatch.accepted(job, wait)
+def submit_reconcile(name: str, node: str, kind: str, write=None) -> dict:
+    """A reconcile job for a deployment (``write`` records the desired change with it)."""
+    dispatch.require_docker(node)
+    job, _ = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
+                             {"deployment": name}, node=node, write=write)
+    return job
+
+
+def reconcile_job(dep: dict, kind: str, write=None, wait: str | None = None):
+    return dispatch.accepted(submit_reconcile(dep["name"], dep["node"], kind, write), wait)
 
 
 @bp.post("", responses=JOB)

@@ -18,16 +18,22 @@ from workers import messages
 log = logging.getLogger("harbormaster.dispatch")
 
 
+def docker_problem(node: str, row: dict | None) -> str | None:
+    """Why Docker on ``node`` cannot be used now, judged from its heartbeat row, or None."""
+    if row is None:
+        return f"node {node!r} has no heartbeat yet (is its agent running?)"
+    if row["age"] > config.load().heartbeat_stale_after:
+        return f"node {node!r} heartbeat is {row['age']:.0f} s old"
+    if not row["docker_ok"]:
+        return f"node {node!r}: {row['docker_error']}"
+    return None
+
+
 def require_docker(node: str) -> None:
     """503 naming Docker when the node's heartbeat says Docker is down or is stale."""
-    row = nodes.get(node)
-    stale_after = config.load().heartbeat_stale_after
-    if row is None:
-        raise unavailable("docker", f"node {node!r} has no heartbeat yet (is its agent running?)")
-    if row["age"] > stale_after:
-        raise unavailable("docker", f"node {node!r} heartbeat is {row['age']:.0f} s old")
-    if not row["docker_ok"]:
-        raise unavailable("docker", f"node {node!r}: {row['docker_error']}")
+    problem = docker_problem(node, nodes.get(node))
+    if problem is not None:
+        raise unavailable("docker", problem)
 
 
 def idempotency_key() -> str | None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 import config
 from db import containers, health, nodes, pool
-from web import validation
+from web import dispatch, validation
 from web.containers_api import lookup
 from web.errors import ApiError
 from web.schemas import BEARER, ContainerPath, ErrorOut, Strict
@@ -121,11 +121,11 @@ def component_health():
             comps[f"agent:{node['name']}"] = {
                 "status": "ok" if fresh else "down", "last_heartbeat": node["heartbeat_at"],
                 "detail": f"heartbeat {node['age']:.1f}s ago"}
+            problem = dispatch.docker_problem(node["name"], node)
             comps[f"docker:{node['name']}"] = {
-                "status": "ok" if fresh and node["docker_ok"] else "down",
+                "status": "down" if problem else "ok",
                 "latency_ms": node["docker_latency_ms"], "last_heartbeat": node["heartbeat_at"],
-                "detail": node["docker_error"] or (f"Docker {node['docker_version']}"
-                                                   if fresh else "heartbeat is stale")}
+                "detail": problem or f"Docker {node['docker_version']}"}
     overall = "ok" if all(c["status"] == "ok" for c in comps.values()) else "degraded"
     return {"status": overall, "components": comps}
 

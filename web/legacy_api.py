@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 import config
 from db import containers, deployments, events, health, nodes, pool, registry, secrets
 from db.pool import Unavailable
-from web import auth, dispatch, policy, validation
+from web import auth, deployments_api, dispatch, policy, validation
 from web.deploy_schemas import legacy_deployment_name
 from web.errors import ApiError
 from workers import messages
@@ -152,12 +152,7 @@ def find_instance(ref: str) -> dict:
 
 
 def reconcile(dep_name: str, kind: str, write=None) -> dict:
-    dep = deployments.get(dep_name)
-    dispatch.require_docker(dep["node"] if dep else config.load().node_name)
-    job, _ = dispatch.submit(kind, f"deployments/{dep_name}", messages.RECONCILE_DEPLOYMENT,
-                             {"deployment": dep_name}, node=config.load().node_name,
-                             write=write)
-    return job
+    return deployments_api.submit_reconcile(dep_name, config.load().node_name, kind, write)
 
 
 # --- health and system --------------------------------------------------------------
@@ -172,17 +167,15 @@ def check_postgres() -> tuple[bool, str]:
 
 
 def check_docker() -> tuple[bool | None, str]:
+    node = config.load().node_name
     try:
-        node = nodes.get(config.load().node_name)
+        row = nodes.get(node)
     except Unavailable:
         return None, "unknown: postgres (which holds the node heartbeat) is unavailable"
-    if node is None:
-        return False, "no node heartbeat"
-    if node["age"] > config.load().heartbeat_stale_after:
-        return False, f"heartbeat is {node['age']:.0f}s old"
-    if not node["docker_ok"]:
-        return False, node["docker_error"] or "docker is down"
-    return True, f"Docker {node['docker_version']} answered in {node['docker_latency_ms']:.1f} ms"
+    problem = dispatch.docker_problem(node, row)
+    if problem is not None:
+        return False, problem
+    return True, f"Docker {row['docker_version']} answered in {row['docker_latency_ms']:.1f} ms"
 
 
 @bp.get("/health/detailed")

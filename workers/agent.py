@@ -222,10 +222,14 @@ class Agent:
     def probe_loop(self) -> None:
         states: dict = {}
         externals: dict = {}
+        last_external = 0.0
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as pool:
             while not self.stop.wait(self.cfg.probe_tick):
                 try:
-                    self.external_once(externals, pool)
+                    # TTLs count in seconds: registrations need no look every probe tick
+                    if time.monotonic() - last_external >= 1.0:
+                        last_external = time.monotonic()
+                        self.external_once(externals, pool)
                     self.probe_once(states, pool)
                 except (Unavailable, DockerError) as exc:
                     log.warning("probes skipped: %s", exc)

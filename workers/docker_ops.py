@@ -98,10 +98,6 @@ def info() -> dict:
     return call(client().api.info)
 
 
-def version() -> dict:
-    return call(client().api.version)
-
-
 # --- images -----------------------------------------------------------------
 
 def image_exists(ref: str) -> bool:

@@ -203,10 +203,3 @@ def host_figures(path: str = "/") -> dict:
             "memory_used": total - available,
             "disk_bytes": disk.f_blocks * disk.f_frsize,
             "disk_used": (disk.f_blocks - disk.f_bfree) * disk.f_frsize}
-
-
-def host_cpu_ns(proc: Path = PROC) -> tuple[int, int]:
-    """(busy, total) jiffies from /proc/stat, for the host's CPU %."""
-    fields = [int(x) for x in _read(proc / "stat").splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
