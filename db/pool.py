@@ -60,12 +60,14 @@ def execute(sql: str, params=()) -> int:
         return conn.execute(sql, params).rowcount
 
 
-def direct_connect(autocommit: bool = True) -> psycopg.Connection:
+def direct_connect(autocommit: bool = True, application_name: str = "harbormaster"
+                   ) -> psycopg.Connection:
     """A dedicated connection outside the pool (listeners, leader locks, migrations)."""
     cfg = config.load()
     try:
         return psycopg.connect(cfg.database_url, autocommit=autocommit, row_factory=dict_row,
-                               connect_timeout=max(1, int(cfg.db_pool_timeout)))
+                               connect_timeout=max(1, int(cfg.db_pool_timeout)),
+                               application_name=application_name)
     except psycopg.OperationalError as exc:
         raise Unavailable(f"postgres unavailable: {exc}") from exc
 

@@ -22,6 +22,8 @@ from workers import messages
 
 log = logging.getLogger("harbormaster.scheduler")
 LEADER_LOCK = 7340002
+# How often a standby tries the lock: the longest a dead leader's work waits for a successor.
+STANDBY_POLL = 0.5
 MAX_SENDS = 5
 
 
@@ -83,7 +85,9 @@ def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
     announced = False
     while True:
         try:
-            conn = pool.direct_connect(autocommit=True)
+            # The name tells an operator (and the tests) which process holds the lock.
+            conn = pool.direct_connect(autocommit=True,
+                                       application_name=f"harbormaster-scheduler:{os.getpid()}")
             while True:
                 got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got",
                                    (LEADER_LOCK,)).fetchone()["got"]
@@ -93,7 +97,7 @@ def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
                 if not announced:
                     log.info("scheduler %d is a standby", os.getpid())
                     announced = True
-                time.sleep(1.0)
+                time.sleep(STANDBY_POLL)
         except (psycopg.Error, pool.Unavailable) as exc:
             log.warning("waiting for postgres: %s", exc)
             time.sleep(1.0)
