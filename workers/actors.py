@@ -13,7 +13,7 @@ import dramatiq
 
 import config
 from db import containers, deployments, events, installation, jobs, secrets
-from workers import deploy, docker_ops, labels, messages, observe
+from workers import deploy, docker_ops, labels, messages
 from workers.record import record
 from workers.broker import MAX_RETRIES, get_broker
 from workers.docker_ops import NotFound, Permanent
@@ -62,6 +62,7 @@ def create_container(job_id: str):
         attrs = docker_ops.find(name)
         if attrs is not None and attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
             raise Permanent(f"a container named {name!r} exists outside this installation")
+        docker_id = attrs["Id"] if attrs is not None else None
         if attrs is None:
             docker_ops.ensure_image(spec["image"])
             network = deploy.network_name(cluster)
@@ -69,7 +70,7 @@ def create_container(job_id: str):
             jobs.set_progress(job_id, 0, 2, "creating")
             env = dict(spec.get("env") or {})
             env.update(secrets.get(name))
-            attrs = docker_ops.create(
+            docker_id = docker_ops.create(
                 name=name, image=spec["image"], command=spec.get("command"), env=env,
                 labels=labels.for_container(cluster, "standalone", row["node"], name,
                                             spec["image"], spec.get("labels")),
@@ -78,13 +79,13 @@ def create_container(job_id: str):
                 restart_policy=spec.get("restart_policy"), network=network)
             events.add("create", container=name, who=job["requested_by"],
                        detail={"job": job_id, "image": spec["image"]})
-        record(name, attrs["Id"])
+        created = record(name, docker_id)
         jobs.set_progress(job_id, 1, 2, "starting")
-        if observe.state_of(docker_ops.inspect(attrs["Id"])) != "running":
+        if created is None or created["state"] != "running":
             containers.set_state(name, "starting")
-            docker_ops.start(attrs["Id"])
+            docker_ops.start(docker_id)
             events.add("start", container=name, who=job["requested_by"], detail={"job": job_id})
-        row = record(name, attrs["Id"])
+        row = record(name, docker_id)
         jobs.set_progress(job_id, 2, 2, "running")
         return summary(row)
     except Permanent as exc:

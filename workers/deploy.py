@@ -96,7 +96,7 @@ def create_instance(dep: dict, slot: int, generation: int, cluster: str, reason:
                                template.get("labels"), deployment=dep["name"], slot=slot,
                                generation=generation)
     try:
-        attrs = docker_ops.create(
+        docker_id = docker_ops.create(
             name=name, image=template["image"], command=template.get("command"), env=env,
             labels=lab, ports=template.get("ports") or {}, resources=dep["resources"] or {},
             security=template.get("security") or {}, mounts=template.get("mounts") or [],
@@ -104,15 +104,17 @@ def create_instance(dep: dict, slot: int, generation: int, cluster: str, reason:
             aliases=[template["service"]["name"]] if template.get("service") else None)
         events.add("instance_created", container=name, deployment=dep["name"],
                    detail={"slot": slot, "generation": generation, "reason": reason})
+        running = False
     except docker_ops.Conflict:
         # the name exists: a dead worker (or a concurrent pass) created it; adopt it if ours
         attrs = docker_ops.inspect(name)
         if attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
             raise docker_ops.Permanent(f"a container named {name!r} exists outside this "
                                        "installation") from None
-    if observe.state_of(attrs) != "running":
-        docker_ops.start(attrs["Id"])
-    record(name, attrs["Id"])
+        docker_id, running = attrs["Id"], observe.state_of(attrs) == "running"
+    if not running:
+        docker_ops.start(docker_id)
+    record(name, docker_id)
     return name
 
 

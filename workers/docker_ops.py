@@ -199,37 +199,52 @@ def ensure_network(name: str, labels: dict) -> None:
 
 def create(name: str, image: str, command, env: dict, labels: dict, ports: dict,
            resources: dict, security: dict, mounts: list, restart_policy: str | None,
-           network: str | None = None, aliases: list[str] | None = None) -> dict:
-    """Create a container (not started). Returns its inspect document."""
+           network: str | None = None, aliases: list[str] | None = None) -> str:
+    """Create a container (not started) and return its id.
+
+    The low-level call is one POST; docker-py's high-level create follows it with an
+    inspect nobody here needs (the caller records the container after starting it).
+    """
     cfg = config.load()
-    kwargs = dict(
-        image=image, name=name, command=command or None, environment=env or None,
-        labels=labels, detach=True,
-        # a tiny init as PID 1 forwards SIGTERM and reaps zombies: stops are graceful
-        init=True,
-        ports={spec: (cfg.publish_host, host_port) for spec, host_port in (ports or {}).items()},
-        cap_drop=security.get("cap_drop") or None,
-        cap_add=security.get("cap_add") or None,
-        security_opt=["no-new-privileges:true"] if security.get("no_new_privileges", True) else None,
-        privileged=bool(security.get("privileged")),
-        read_only=bool(security.get("read_only")),
-        user=security.get("user") or None,
-        pid_mode=security.get("pid_mode") or None,
-        network_mode=security.get("network_mode") or None,
-        mounts=[Mount(target=m["target"], source=m.get("source"), type=m["type"],
-                      read_only=bool(m.get("read_only"))) for m in (mounts or [])] or None,
-        **resource_kwargs(resources),
-    )
-    if network and not kwargs["network_mode"]:
-        kwargs["network"] = network
+    api = client().api
+    network_mode = security.get("network_mode") or None
+    networking_config = None
+    if network and not network_mode:
+        network_mode = network
         if aliases:
             # the service name resolves to its instances on the installation's network
-            kwargs["networking_config"] = {network: client().api.create_endpoint_config(
-                aliases=aliases)}
-    if restart_policy and restart_policy != "no":
-        kwargs["restart_policy"] = {"Name": restart_policy}
-    container = call(client().containers.create, **kwargs)
-    return container.attrs
+            networking_config = api.create_networking_config(
+                {network: api.create_endpoint_config(aliases=aliases)})
+    host_config = api.create_host_config(
+        # a tiny init as PID 1 forwards SIGTERM and reaps zombies: stops are graceful
+        init=True,
+        port_bindings={spec: (cfg.publish_host, host_port)
+                       for spec, host_port in (ports or {}).items()} or None,
+        cap_drop=security.get("cap_drop") or None,
+        cap_add=security.get("cap_add") or None,
+        security_opt=["no-new-privileges:true"] if security.get("no_new_privileges", True)
+        else None,
+        privileged=bool(security.get("privileged")),
+        read_only=bool(security.get("read_only")),
+        pid_mode=security.get("pid_mode") or None,
+        network_mode=network_mode,
+        mounts=[Mount(target=m["target"], source=m.get("source"), type=m["type"],
+                      read_only=bool(m.get("read_only"))) for m in (mounts or [])] or None,
+        restart_policy={"Name": restart_policy}
+        if restart_policy and restart_policy != "no" else None,
+        **resource_kwargs(resources),
+    )
+    created = call(api.create_container, image=image, name=name, command=command or None,
+                   environment=env or None, labels=labels, user=security.get("user") or None,
+                   detach=True, ports=[_exposed(spec) for spec in (ports or {})] or None,
+                   host_config=host_config, networking_config=networking_config)
+    return created["Id"]
+
+
+def _exposed(spec: str):
+    """"80/tcp" -> (80, "tcp"), "80" -> 80: the exposed-port form create_container takes."""
+    port, _, proto = str(spec).partition("/")
+    return (int(port), proto) if proto else int(port)
 
 
 def resource_kwargs(resources: dict) -> dict:
