@@ -1,0 +1,249 @@
+"""`harbormaster`: the command-line client of the HTTP API (click).
+
+Global options, the platform's status, containers, jobs and events live here; deployments,
+services and tokens in cli.resources. Every command exits 0 on success and 1 with one line
+on stderr otherwise; --json prints the API's answer as it is, for scripts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+import click
+
+from cli import output
+from cli.client import CliError, Client, default_token, default_url
+from cli.parse import ParseError, pairs, ports
+
+
+class Context:
+    def __init__(self, client: Client, as_json: bool):
+        self.client = client
+        self.json = as_json
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def ref_path(ref: str) -> str:
+    return quote(ref, safe="")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", default=None, help="API address [HARBORMASTER_URL; default: local config]")
+@click.option("--token", default=None,
+              help="bearer token [HARBORMASTER_TOKEN; default: the local admin token file]")
+@click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
+@click.pass_context
+def main(ctx, url, token, as_json):
+    """Harbormaster: desired state, self-healing, scaling and discovery on Docker hosts."""
+    ctx.obj = Context(Client(url or default_url(), token or default_token()), as_json)
+
+
+@main.command()
+@pass_ctx
+def status(c: Context):
+    """Each component's health (Postgres, Redis, workers, scheduler, agents, Docker)."""
+    report = c.client.get("/api/health")
+    if c.json:
+        return output.emit_json(report)
+    output.OUT.print(f"platform: [bold]{report['status']}[/bold]")
+    output.table(["component", "status", "latency ms", "detail"],
+                 [[name, comp["status"],
+                   f"{comp['latency_ms']:.1f}" if comp.get("latency_ms") is not None else "",
+                   comp.get("detail")]
+                  for name, comp in sorted(report["components"].items())])
+
+
+# --- containers -------------------------------------------------------------------
+
+def show_job_result(c: Context, job: dict, line: str) -> None:
+    if c.json:
+        output.emit_json(job)
+    else:
+        output.OUT.print(line)
+
+
+def submit(c: Context, method: str, path: str, **kwargs) -> dict:
+    """Send a job-making request and follow the job to its end."""
+    job = c.client.request(method, path, **kwargs).json()
+    return c.client.follow(job, quiet=c.json)
+
+
+@main.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="also stopped and removed ones")
+@click.option("--deployment", default=None, help="only this deployment's instances")
+@pass_ctx
+def ps(c: Context, show_all, deployment):
+    """List containers."""
+    items = c.client.items("/api/containers", {"deployment": deployment,
+                                               "state": None if show_all else "running"})
+    if c.json:
+        return output.emit_json(items)
+    output.table(["name", "image", "state", "health", "deployment", "ports", "started"],
+                 [[i["name"], i["image"], i["state"], i.get("health"), i.get("deployment"),
+                   output.ports(i.get("ports")), output.ago(i.get("started_at"))]
+                  for i in items])
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--name", default=None, help="container name (default: generated)")
+@click.option("-p", "--publish", multiple=True, help="80, 80/udp or HOST:80 (on 127.0.0.1)")
+@click.option("-e", "--env", multiple=True, help="KEY=VALUE")
+@click.option("--secret-env", multiple=True, help="KEY=VALUE stored apart, never shown")
+@click.option("-l", "--label", multiple=True, help="KEY=VALUE")
+@click.option("--cpus", type=float, default=None)
+@click.option("--memory", default=None, help="e.g. 256m, 1g")
+@click.option("--restart", "restart_policy", default=None,
+              type=click.Choice(["no", "on-failure", "always", "unless-stopped"]))
+@pass_ctx
+def run(c: Context, image, command, name, publish, env, secret_env, label, cpus, memory,
+        restart_policy):
+    """Create and start a standalone container (not replaced when it dies)."""
+    body = {"image": image, "env": pairs(env, "env"), "secret_env": pairs(secret_env, "env"),
+            "labels": pairs(label, "label"), "ports": ports(publish)}
+    if name:
+        body["name"] = name
+    if command:
+        body["command"] = list(command)
+    resources = {k: v for k, v in (("cpus", cpus), ("memory", memory)) if v is not None}
+    if resources:
+        body["resources"] = resources
+    if restart_policy:
+        body["restart_policy"] = restart_policy
+    job = submit(c, "POST", "/api/containers", json=body)
+    result = job.get("result") or {}
+    show_job_result(c, job, f"{result.get('name')} running  {output.ports(result.get('ports'))}")
+
+
+def lifecycle(verb: str, method: str = "POST", doc: str = ""):
+    @click.argument("refs", nargs=-1, required=True)
+    @pass_ctx
+    def command(c: Context, refs):
+        for ref in refs:
+            path = f"/api/containers/{ref_path(ref)}"
+            job = submit(c, method, path if verb == "rm" else f"{path}/{verb}",
+                         **({"params": {"force": "true"}} if verb == "rm" else {}))
+            show_job_result(c, job, f"{ref}: {verb} done")
+    command.__doc__ = doc
+    return main.command(name=verb)(command)
+
+
+for _verb, _doc in (("start", "Start containers."), ("stop", "Stop containers (SIGTERM, then "
+                    "SIGKILL). A deployment's instance is replaced, as in Kubernetes."),
+                    ("restart", "Restart containers."), ("kill", "Send SIGKILL."),
+                    ("pause", "Pause containers."), ("unpause", "Unpause containers.")):
+    lifecycle(_verb, doc=_doc)
+lifecycle("rm", "DELETE", "Remove containers (forcibly). A deployment's instance is replaced.")
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--tail", type=int, default=None, help="only the last N lines")
+@pass_ctx
+def logs(c: Context, ref, tail):
+    """A container's logs."""
+    answer = c.client.get(f"/api/containers/{ref_path(ref)}/logs",
+                          params={"tail": tail} if tail is not None else None)
+    if c.json:
+        return output.emit_json(answer)
+    sys.stdout.write(answer.get("logs", ""))
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("ref")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_ctx
+def exec_(c: Context, ref, command):
+    """Run a command in a container; exits with the command's exit code."""
+    answer = c.client.request("POST", f"/api/containers/{ref_path(ref)}/exec",
+                              json={"command": list(command)}).json()
+    if answer.get("status") in ("queued", "running"):  # the read outlived the server's wait
+        answer = c.client.follow(answer, quiet=True)["result"]
+    if c.json:
+        return output.emit_json(answer)
+    sys.stdout.write(answer.get("output", ""))
+    sys.exit(answer.get("exit_code") or 0)
+
+
+# --- jobs and events --------------------------------------------------------------
+
+@main.command()
+@click.option("--status", default=None,
+              type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]))
+@click.option("--kind", default=None)
+@click.option("-n", "--limit", type=int, default=20, show_default=True)
+@pass_ctx
+def jobs(c: Context, status, kind, limit):
+    """Recent jobs, newest first."""
+    items = c.client.items("/api/jobs", {"status": status, "kind": kind, "limit": limit}, limit)
+    if c.json:
+        return output.emit_json(items)
+    output.table(["id", "kind", "target", "status", "progress", "by", "created"],
+                 [[j["id"][:8], j["kind"], j.get("target"), j["status"],
+                   (j.get("progress") or {}).get("message"), j.get("requested_by"),
+                   output.ago(j.get("created_at"))] for j in items])
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--wait", "wait", is_flag=True, help="follow it to its end")
+@pass_ctx
+def job(c: Context, job_id, wait):
+    """One job (id from a 202 answer or `harbormaster jobs`)."""
+    found = c.client.get(f"/api/jobs/{ref_path(job_id)}", ok=(200, 202))
+    if wait:
+        found = c.client.follow(found, quiet=c.json)
+    output.emit_json(found)
+
+
+@main.command()
+@click.option("--deployment", default=None)
+@click.option("--container", default=None)
+@click.option("--kind", default=None, help="e.g. die, backoff, high_cpu")
+@click.option("--since", default=None, help="ISO-8601 time [default: 10 minutes ago]")
+@click.option("-f", "--follow", is_flag=True, help="keep printing new events (Ctrl-C stops)")
+@pass_ctx
+def events(c: Context, deployment, container, kind, since, follow):
+    """What happened: lifecycle, self-healing, alerts, scaling (oldest first)."""
+    since = since or datetime.fromtimestamp(time.time() - 600, timezone.utc).isoformat()
+    params = {k: v for k, v in (("deployment", deployment), ("container", container),
+                                ("kind", kind), ("since", since)) if v}
+    cursor = None
+    while True:
+        page = c.client.get("/api/events", params={**params, "limit": 500,
+                                                   **({"cursor": cursor} if cursor else {})})
+        for event in page["items"]:
+            if c.json:
+                print(json.dumps(event, default=str), flush=True)
+            else:
+                where = event.get("container") or event.get("deployment") or ""
+                output.OUT.print(f"{output.stamp(event['at'])}  {event['kind']:<18} {where}  "
+                                 f"{output.detail(event.get('detail'))}", highlight=False,
+                                 markup=False)
+            cursor = str(event["id"])  # the route pages forward after this id
+        if page.get("next"):
+            continue
+        if not follow:
+            return
+        time.sleep(1.0)  # the events route has no long poll; once a second is cheap
+
+
+def run_cli() -> None:
+    """Entry point: one line on stderr and exit 1 for every expected failure."""
+    from cli import resources  # noqa: F401 - registers the deployment/service/token commands
+    try:
+        main(prog_name="harbormaster", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (CliError, ParseError) as exc:
+        click.echo(f"harbormaster: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,57 @@
+"""How the CLI shows answers: tables for people, the API's JSON as it is with --json."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.table import Table
+
+# piped output is for grep and awk: no wrapping or truncation at 80 columns
+OUT = Console(width=None if sys.stdout.isatty() else 4096)
+
+
+def emit_json(data) -> None:
+    # plain print: rich would wrap long lines and colour the JSON, which breaks pipes
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def table(columns: list[str], rows: list[list], title: str | None = None) -> None:
+    shown = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        shown.add_row(*["" if cell is None else str(cell) for cell in row])
+    OUT.print(shown)
+
+
+def ago(stamp: str | None) -> str:
+    """An ISO-8601 time as "12s ago" / "3m ago" / "5h ago" / "2d ago"."""
+    if not stamp:
+        return ""
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def ports(mapping: dict | None) -> str:
+    return ", ".join(f"127.0.0.1:{host}->{spec}" if host else spec
+                     for spec, host in sorted((mapping or {}).items()))
+
+
+def detail(data: dict | None) -> str:
+    """An event's detail as key=value pairs on one line."""
+    return " ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                    for k, v in (data or {}).items() if v is not None)
+
+
+def stamp(iso: str | None) -> str:
+    """"2026-11-22T07:01:20.708462+00:00" -> "2026-11-22 07:01:20" (UTC)."""
+    return (iso or "")[:19].replace("T", " ")

@@ -1,0 +1,57 @@
+"""Pure parsers for the CLI's options (no I/O): KEY=VALUE pairs, port specs, manifests."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+
+class ParseError(ValueError):
+    """An option the user wrote that cannot be understood; the message says why."""
+
+
+def pairs(values: tuple[str, ...] | list[str], what: str) -> dict[str, str]:
+    """["A=1", "B=x=y"] -> {"A": "1", "B": "x=y"}; a repeated key keeps the last value."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise ParseError(f"{what} {value!r} is not KEY=VALUE")
+        out[key] = rest
+    return out
+
+
+def ports(values: tuple[str, ...] | list[str]) -> dict[str, int | None]:
+    """Docker's -p forms -> our ports map: "80" -> {"80/tcp": None} (any free host port),
+    "8080:80" -> {"80/tcp": 8080}, "53/udp" -> {"53/udp": None}. The host address is the
+    server's choice (127.0.0.1 by default), so "IP:HOST:CONTAINER" is refused."""
+    out: dict[str, int | None] = {}
+    for value in values:
+        parts = value.split(":")
+        if len(parts) > 2:
+            raise ParseError(f"port {value!r}: the host address is set by the server; "
+                             "use HOST_PORT:CONTAINER_PORT or CONTAINER_PORT")
+        container = parts[-1]
+        number, _, proto = container.partition("/")
+        proto = proto or "tcp"
+        host = parts[0] if len(parts) == 2 else None
+        if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("tcp", "udp"):
+            raise ParseError(f"port {value!r}: not a port like 80, 80/udp or 8080:80")
+        if host is not None and (not host.isdigit() or not 0 < int(host) < 65536):
+            raise ParseError(f"port {value!r}: host port {host!r} is not a port number")
+        out[f"{int(number)}/{proto}"] = int(host) if host is not None else None
+    return out
+
+
+def manifest(text: str, source: str) -> dict:
+    """A deployment manifest (YAML or JSON, one object with a name)."""
+    try:
+        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ParseError(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}:"
+                         f" {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"{source}: a deployment manifest is one mapping (name, image, ...)")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise ParseError(f"{source}: the manifest needs a name")
+    return data

@@ -1,0 +1,189 @@
+"""`harbormaster deploy ...`, `services`, `endpoints` and `tokens`: the declarative side of
+the CLI. `deploy apply -f web.yaml` creates the deployment or PATCHes it to the manifest."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli import output
+from cli.client import CliError
+from cli.commands import Context, main, pass_ctx, ref_path, show_job_result, submit
+from cli.parse import manifest
+
+
+@main.group()
+def deploy():
+    """Deployments: desired state the reconciler keeps."""
+
+
+@deploy.command()
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="a YAML or JSON manifest (the body of POST /api/deployments); - for stdin")
+@pass_ctx
+def apply(c: Context, path):
+    """Create the deployment, or update it to the manifest (a rollout when the template
+    changes; replicas and bounds apply at once)."""
+    text = click.get_text_stream("stdin").read() if path == "-" else Path(path).read_text()
+    body = manifest(text, path)
+    name = body["name"]
+    exists = c.client.request("GET", f"/api/deployments/{ref_path(name)}", ok=(200, 404))
+    if exists.status_code == 404:
+        job = submit(c, "POST", "/api/deployments", json=body)
+        verb = "created"
+    else:
+        job = submit(c, "PATCH", f"/api/deployments/{ref_path(name)}",
+                     json={k: v for k, v in body.items() if k != "name"})
+        verb = "updated"
+    show_job_result(c, job, f"deployment {name} {verb}: "
+                            f"{(job.get('progress') or {}).get('message') or job['status']}")
+
+
+@deploy.command(name="ls")
+@pass_ctx
+def list_deployments(c: Context):
+    """Deployments with desired / running / ready and their state."""
+    items = c.client.items("/api/deployments")
+    if c.json:
+        return output.emit_json(items)
+    output.table(["name", "image", "desired", "running", "ready", "state", "generation"],
+                 [[d["name"], d["image"], d["status"]["desired"], d["status"]["running"],
+                   d["status"]["ready"], d["status"]["state"], d.get("generation")]
+                  for d in items])
+
+
+@deploy.command(name="get")
+@click.argument("name")
+@pass_ctx
+def get_deployment(c: Context, name):
+    """One deployment, its status and instances."""
+    d = c.client.get(f"/api/deployments/{ref_path(name)}")
+    if c.json:
+        return output.emit_json(d)
+    st = d["status"]
+    output.OUT.print(f"[bold]{d['name']}[/bold]  {d['image']}  generation {d.get('generation')}"
+                     f"  {st['state']}{' (' + st['reason'] + ')' if st.get('reason') else ''}")
+    output.OUT.print(f"desired {st['desired']}  running {st['running']}  ready {st['ready']}"
+                     f"  healthy {st['healthy']}  updated {st['updated']}")
+    output.table(["instance", "slot", "gen", "state", "health", "ports", "started"],
+                 [[i["name"], i.get("slot"), i.get("generation"), i["state"], i.get("health"),
+                   output.ports(i.get("ports")), output.ago(i.get("started_at"))]
+                  for i in d.get("instances") or []])
+
+
+@deploy.command()
+@click.argument("name")
+@click.argument("replicas", type=int)
+@pass_ctx
+def scale(c: Context, name, replicas):
+    """Set the number of instances (within the deployment's min/max)."""
+    job = submit(c, "POST", f"/api/deployments/{ref_path(name)}/scale",
+                 json={"replicas": replicas})
+    show_job_result(c, job, f"{name} scaled to {replicas}")
+
+
+def _deployment_verb(verb: str, method: str, path_suffix: str, doc: str, done: str):
+    @click.argument("name")
+    @pass_ctx
+    def command(c: Context, name):
+        job = submit(c, method, f"/api/deployments/{ref_path(name)}{path_suffix}")
+        show_job_result(c, job, f"{name} {done}")
+    command.__doc__ = doc
+    return deploy.command(name=verb)(command)
+
+
+_deployment_verb("restart", "POST", "/restart", "Replace every instance, rolling.", "restarted")
+_deployment_verb("rollback", "POST", "/rollback", "Go back to the previous generation.",
+                 "rolled back")
+_deployment_verb("rm", "DELETE", "", "Delete the deployment and every instance.", "deleted")
+
+
+@deploy.command()
+@click.argument("name")
+@pass_ctx
+def history(c: Context, name):
+    """The deployment's generations (revisions)."""
+    items = c.client.items(f"/api/deployments/{ref_path(name)}/history")
+    if c.json:
+        return output.emit_json(items)
+    output.table(["generation", "image", "cause", "by", "created"],
+                 [[r["generation"], r["image"], r["cause"], r.get("who"),
+                   output.ago(r.get("created_at"))] for r in items])
+
+
+# --- discovery ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--healthy", is_flag=True, help="only UP and passing endpoints")
+@pass_ctx
+def services(c: Context, healthy):
+    """Every registered endpoint, by service."""
+    items = c.client.items("/api/services", {"healthy": "true" if healthy else None})
+    if c.json:
+        return output.emit_json(items)
+    output.table(["service", "version", "address", "internal", "status", "health", "source"],
+                 [[e["service"], e["version"], f"{e['address']}:{e['port']}", e.get("internal"),
+                   e["status"], e["health"], e["source"]]
+                  for e in sorted(items, key=lambda e: (e["service"], e["address"], e["port"]))])
+
+
+@main.command()
+@click.argument("service")
+@click.option("--all", "show_all", is_flag=True, help="also endpoints that are not healthy")
+@pass_ctx
+def endpoints(c: Context, service, show_all):
+    """A service's endpoints as a client would look them up (healthy ones by default)."""
+    answer = c.client.get(f"/api/services/{ref_path(service)}/endpoints",
+                          params=None if show_all else {"healthy": "true"})
+    if c.json:
+        return output.emit_json(answer)
+    for e in answer["endpoints"]:
+        click.echo(f"{e['address']}:{e['port']}")
+
+
+# --- tokens -------------------------------------------------------------------------
+
+@main.group()
+def tokens():
+    """API tokens (admin only)."""
+
+
+@tokens.command(name="ls")
+@pass_ctx
+def list_tokens(c: Context):
+    items = c.client.items("/api/tokens")
+    if c.json:
+        return output.emit_json(items)
+    output.table(["id", "name", "role", "prefix", "expires", "revoked", "last used"],
+                 [[t["id"], t["name"], t["role"], t["prefix"], t.get("expires_at"),
+                   t.get("revoked_at"), output.ago(t.get("last_used_at"))] for t in items])
+
+
+@tokens.command(name="create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@click.option("--expires-in", default=None, help="e.g. 3600, 12h, 30d")
+@pass_ctx
+def create_token(c: Context, name, role, expires_in):
+    """Create a token; its secret is printed once, here only."""
+    body = {"name": name, "role": role}
+    if expires_in:
+        body["expires_in"] = expires_in
+    created = c.client.request("POST", "/api/tokens", json=body).json()
+    if c.json:
+        return output.emit_json(created)
+    click.echo(created["token"])
+    click.echo(f"token {created['name']} ({created['role']}) id {created['id']}: store the "
+               "secret now, it is not shown again", err=True)
+
+
+@tokens.command(name="revoke")
+@click.argument("token_id")
+@pass_ctx
+def revoke_token(c: Context, token_id):
+    revoked = c.client.request("DELETE", f"/api/tokens/{ref_path(token_id)}").json()
+    if c.json:
+        return output.emit_json(revoked)
+    if not revoked.get("revoked_at"):
+        raise CliError(f"token {token_id} was not revoked")
+    click.echo(f"token {revoked['name']} revoked")

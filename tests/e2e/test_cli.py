@@ -1,0 +1,135 @@
+"""The harbormaster CLI as a user runs it: a real process (bin/harbormaster) against the real
+platform and Docker; every claim checked in Docker or through the API."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+HTTPD = "harbormaster/busybox-httpd"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def cli(platform, *args, token: str | None = None, stdin: str | None = None):
+    env = {**os.environ, "HARBORMASTER_URL": platform.url,
+           "HARBORMASTER_TOKEN": token if token is not None else platform.admin_token}
+    return subprocess.run([str(ROOT / "bin" / "harbormaster"), *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=240)
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return result.stdout
+
+
+def running(platform, **labels) -> list:
+    return [c for c in platform.containers(**labels) if c.status == "running"]
+
+
+def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
+    name = unique("cli")
+    try:
+        out = ok(cli(platform, "run", HTTPD, "--name", name, "-p", "80", "-e", "MODE=cli",
+                     "-l", "team=cli", "--memory", "64m", "--", "sh", "-c",
+                     "echo hello-cli; exec httpd -f -p 80 -h /www"))
+        port = api.get(f"/api/containers/{name}").json()["ports"]["80/tcp"]
+        assert f"127.0.0.1:{port}->80/tcp" in out, out
+        [docker_c] = running(platform, **{"harbormaster.name": name})
+        assert docker_c.labels["team"] == "cli"
+        assert docker_c.attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+
+        listed = json.loads(ok(cli(platform, "--json", "ps")))
+        assert [c["state"] for c in listed if c["name"] == name] == ["running"]
+        assert name in ok(cli(platform, "ps"))
+
+        result = cli(platform, "exec", name, "--", "sh", "-c", "echo $MODE; exit 3")
+        assert result.returncode == 3 and result.stdout.strip() == "cli", result
+        assert "hello-cli" in ok(cli(platform, "logs", name, "--tail", "20"))
+
+        ok(cli(platform, "stop", name))
+        docker_c.reload()
+        assert docker_c.status == "exited"
+        ok(cli(platform, "rm", name))
+        assert not platform.containers(**{"harbormaster.name": name})
+    finally:
+        api.delete(f"/api/containers/{name}", params={"wait": 60, "force": "true"})
+
+
+def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
+    name = unique("clidep")
+    label = {"harbormaster.deployment": name}
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(f"name: {name}\nimage: {HTTPD}\nreplicas: 2\nmax_replicas: 5\n"
+                        "ports: {80/tcp: null}\nupdate: {monitor: 0.5}\n")
+    try:
+        out = ok(cli(platform, "deploy", "apply", "-f", str(manifest)))
+        assert f"deployment {name} created" in out, out
+        wait_until(lambda: len(running(platform, **label)) == 2, 60, "2 instances running")
+
+        ok(cli(platform, "deploy", "scale", name, "3"))
+        wait_until(lambda: len(running(platform, **label)) == 3, 60, "3 instances running")
+        listed = json.loads(ok(cli(platform, "--json", "deploy", "ls")))
+        assert [d["replicas"] for d in listed if d["name"] == name] == [3]
+
+        # the same manifest with another image: an update (a rollout to generation 2);
+        # its replicas (2) are declared too, so the count follows the manifest
+        manifest.write_text(manifest.read_text().replace(HTTPD, f"{HTTPD}:v2"))
+        assert f"deployment {name} updated" in ok(cli(platform, "deploy", "apply", "-f",
+                                                      str(manifest)))
+        wait_until(lambda: sorted(c.image.tags[0] for c in running(platform, **label))
+                   == [f"{HTTPD}:v2"] * 2, 90, "2 instances of v2")
+        shown = json.loads(ok(cli(platform, "--json", "deploy", "get", name)))
+        assert shown["generation"] == 2 and shown["image"] == f"{HTTPD}:v2"
+        history = json.loads(ok(cli(platform, "--json", "deploy", "history", name)))
+        assert sorted(r["generation"] for r in history) == [1, 2]
+
+        ok(cli(platform, "deploy", "rm", name))
+        assert not platform.containers(**label)
+        assert api.get(f"/api/deployments/{name}").status_code == 404
+    finally:
+        api.delete(f"/api/deployments/{name}", params={"wait": 60})
+
+
+def test_errors_are_one_line_with_exit_code_1(platform):
+    missing = cli(platform, "logs", unique("nosuch"))
+    assert missing.returncode == 1 and missing.stderr.startswith("harbormaster: not_found"), \
+        missing
+    assert "Traceback" not in missing.stderr
+    denied = cli(platform, "ps", token="not-a-token")
+    assert denied.returncode == 1 and "unauthorized" in denied.stderr, denied
+    refused = cli(platform, "run", HTTPD, "-p", "0.0.0.0:80:80")
+    assert refused.returncode == 1 and "host address is set by the server" in refused.stderr
+    unreachable = subprocess.run([str(ROOT / "bin" / "harbormaster"), "ps"], capture_output=True,
+                                 text=True, timeout=60,
+                                 env={**os.environ, "HARBORMASTER_URL": "http://127.0.0.1:9",
+                                      "HARBORMASTER_TOKEN": "x"})
+    assert unreachable.returncode == 1 and "cannot reach Harbormaster" in unreachable.stderr
+
+
+def test_tokens_create_use_and_revoke(platform):
+    name = unique("clitok")
+    created = cli(platform, "tokens", "create", name, "--role", "viewer", "--expires-in", "1h")
+    secret = ok(created).strip()
+    assert "not shown again" in created.stderr
+    ok(cli(platform, "ps", token=secret))
+    forbidden = cli(platform, "run", HTTPD, token=secret)
+    assert forbidden.returncode == 1 and "forbidden" in forbidden.stderr, forbidden
+    [row] = [t for t in json.loads(ok(cli(platform, "--json", "tokens", "ls")))
+             if t["name"] == name]
+    assert row["role"] == "viewer" and secret not in json.dumps(row)
+    ok(cli(platform, "tokens", "revoke", row["id"]))
+    revoked = cli(platform, "ps", token=secret)
+    assert revoked.returncode == 1 and "unauthorized" in revoked.stderr, revoked

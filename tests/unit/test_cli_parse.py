@@ -1,0 +1,55 @@
+"""The CLI's option parsers and its error line (pure; no platform)."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from cli.client import describe_error
+from cli.parse import ParseError, manifest, pairs, ports
+
+
+def test_pairs_split_on_the_first_equals_and_keep_the_last_repeat():
+    assert pairs(["A=1", "B=x=y", "A=2", "EMPTY="], "env") == {"A": "2", "B": "x=y", "EMPTY": ""}
+
+
+@pytest.mark.parametrize("bad", ["A", "=1", ""])
+def test_pairs_refuse_what_is_not_key_value(bad):
+    with pytest.raises(ParseError, match="KEY=VALUE"):
+        pairs([bad], "env")
+
+
+def test_ports_take_dockers_forms_without_a_host_address():
+    assert ports(["80", "53/udp", "8080:81", "9000:9000/tcp"]) == {
+        "80/tcp": None, "53/udp": None, "81/tcp": 8080, "9000/tcp": 9000}
+
+
+@pytest.mark.parametrize("bad", ["0.0.0.0:80:80", "http", "0", "70000", "80/sctp", "x:80",
+                                 "0:80", "99999:80"])
+def test_ports_refuse_the_rest(bad):
+    with pytest.raises(ParseError):
+        ports([bad])
+
+
+def test_manifest_reads_yaml_and_json_and_needs_a_name():
+    assert manifest("name: web\nimage: x\nreplicas: 2\n", "web.yaml")["replicas"] == 2
+    assert manifest('{"name": "web", "image": "x"}', "web.json")["image"] == "x"
+    with pytest.raises(ParseError, match="needs a name"):
+        manifest("image: x\n", "web.yaml")
+    with pytest.raises(ParseError, match="one mapping"):
+        manifest("- a\n- b\n", "web.yaml")
+    with pytest.raises(ParseError, match="not valid JSON"):
+        manifest("{", "web.json")
+
+
+def _response(status: int, body: bytes) -> requests.Response:
+    r = requests.Response()
+    r.status_code, r._content = status, body
+    return r
+
+
+def test_errors_read_as_one_line():
+    assert describe_error(_response(404, b'{"error": "not_found", "detail": "no container x"}')) \
+        == "not_found: no container x"
+    assert "HARBORMASTER_TOKEN" in describe_error(_response(401, b'{"error": "unauthorized"}'))
+    assert describe_error(_response(502, b"<html>bad gateway</html>")) == \
+        "HTTP 502: <html>bad gateway</html>"
