@@ -90,6 +90,8 @@ def event_is_news(previous: str | None, current: str, action: str) -> bool:
     """
     if action in ("die", "oom"):
         return True
-    if previous is None or previous in TRANSITIONAL:
+    if previous is None or previous in TRANSITIONAL or previous == "created":
+        # "created" only lasts between our create and our start: whether the agent saw the
+        # create event before the worker recorded the start is a race, not news
         return False
     return previous != current

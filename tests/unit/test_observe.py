@@ -47,6 +47,7 @@ def test_fields_of_a_stopped_container_keep_the_exit_code_and_requested_ports():
 @pytest.mark.parametrize("previous,current,action,news", [
     (None, "running", "start", False),          # first sight: the actor recorded it
     ("starting", "running", "start", False),    # an actor was starting it
+    ("created", "running", "start", False),     # the reconciler's create then start
     ("stopping", "stopped", "stop", False),
     ("running", "stopped", "stop", True),       # stopped from outside
     ("running", "running", "sync", False),
