@@ -81,12 +81,11 @@ def ps(c: Context, show_all, deployment):
     """List containers."""
     items = c.client.items("/api/containers", {"deployment": deployment,
                                                "state": None if show_all else "running"})
-    if c.json:
-        return output.emit_json(items)
-    output.table(["name", "image", "state", "health", "deployment", "ports", "started"],
-                 [[i["name"], i["image"], i["state"], i.get("health"), i.get("deployment"),
-                   output.ports(i.get("ports")), output.ago(i.get("started_at"))]
-                  for i in items])
+    output.listing(c.json, items,
+                   ["name", "image", "state", "health", "deployment", "ports", "started"],
+                   lambda i: [i["name"], i["image"], i["state"], i.get("health"),
+                              i.get("deployment"), output.ports(i.get("ports")),
+                              output.ago(i.get("started_at"))])
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -182,12 +181,10 @@ def exec_(c: Context, ref, command):
 def jobs(c: Context, status, kind, limit):
     """Recent jobs, newest first."""
     items = c.client.items("/api/jobs", {"status": status, "kind": kind, "limit": limit}, limit)
-    if c.json:
-        return output.emit_json(items)
-    output.table(["id", "kind", "target", "status", "progress", "by", "created"],
-                 [[j["id"][:8], j["kind"], j.get("target"), j["status"],
-                   (j.get("progress") or {}).get("message"), j.get("requested_by"),
-                   output.ago(j.get("created_at"))] for j in items])
+    output.listing(c.json, items, ["id", "kind", "target", "status", "progress", "by", "created"],
+                   lambda j: [j["id"][:8], j["kind"], j.get("target"), j["status"],
+                              (j.get("progress") or {}).get("message"), j.get("requested_by"),
+                              output.ago(j.get("created_at"))])
 
 
 @main.command()

@@ -24,6 +24,14 @@ def table(columns: list[str], rows: list[list], title: str | None = None) -> Non
     OUT.print(shown)
 
 
+def listing(as_json: bool, items: list[dict], columns: list[str], row) -> None:
+    """A list answer: its JSON items with --json, else a table of ``row(item)`` per item."""
+    if as_json:
+        emit_json(items)
+    else:
+        table(columns, [row(item) for item in items])
+
+
 def ago(stamp: str | None) -> str:
     """An ISO-8601 time as "12s ago" / "3m ago" / "5h ago" / "2d ago"."""
     if not stamp:

@@ -44,12 +44,11 @@ def apply(c: Context, path):
 def list_deployments(c: Context):
     """Deployments with desired / running / ready and their state."""
     items = c.client.items("/api/deployments")
-    if c.json:
-        return output.emit_json(items)
-    output.table(["name", "image", "desired", "running", "ready", "state", "generation"],
-                 [[d["name"], d["image"], d["status"]["desired"], d["status"]["running"],
-                   d["status"]["ready"], d["status"]["state"], d.get("generation")]
-                  for d in items])
+    output.listing(c.json, items,
+                   ["name", "image", "desired", "running", "ready", "state", "generation"],
+                   lambda d: [d["name"], d["image"], d["status"]["desired"],
+                              d["status"]["running"], d["status"]["ready"],
+                              d["status"]["state"], d.get("generation")])
 
 
 @deploy.command(name="get")
@@ -104,11 +103,9 @@ _deployment_verb("rm", "DELETE", "", "Delete the deployment and every instance."
 def history(c: Context, name):
     """The deployment's generations (revisions)."""
     items = c.client.items(f"/api/deployments/{ref_path(name)}/history")
-    if c.json:
-        return output.emit_json(items)
-    output.table(["generation", "image", "cause", "by", "created"],
-                 [[r["generation"], r["image"], r["cause"], r.get("who"),
-                   output.ago(r.get("created_at"))] for r in items])
+    output.listing(c.json, items, ["generation", "image", "cause", "by", "created"],
+                   lambda r: [r["generation"], r["image"], r["cause"], r.get("who"),
+                              output.ago(r.get("created_at"))])
 
 
 # --- discovery ----------------------------------------------------------------------
@@ -119,12 +116,11 @@ def history(c: Context, name):
 def services(c: Context, healthy):
     """Every registered endpoint, by service."""
     items = c.client.items("/api/services", {"healthy": "true" if healthy else None})
-    if c.json:
-        return output.emit_json(items)
-    output.table(["service", "version", "address", "internal", "status", "health", "source"],
-                 [[e["service"], e["version"], f"{e['address']}:{e['port']}", e.get("internal"),
-                   e["status"], e["health"], e["source"]]
-                  for e in sorted(items, key=lambda e: (e["service"], e["address"], e["port"]))])
+    items.sort(key=lambda e: (e["service"], e["address"], e["port"]))
+    output.listing(c.json, items,
+                   ["service", "version", "address", "internal", "status", "health", "source"],
+                   lambda e: [e["service"], e["version"], f"{e['address']}:{e['port']}",
+                              e.get("internal"), e["status"], e["health"], e["source"]])
 
 
 @main.command()
@@ -151,12 +147,12 @@ def tokens():
 @tokens.command(name="ls")
 @pass_ctx
 def list_tokens(c: Context):
+    """Tokens (never their secrets)."""
     items = c.client.items("/api/tokens")
-    if c.json:
-        return output.emit_json(items)
-    output.table(["id", "name", "role", "prefix", "expires", "revoked", "last used"],
-                 [[t["id"], t["name"], t["role"], t["prefix"], t.get("expires_at"),
-                   t.get("revoked_at"), output.ago(t.get("last_used_at"))] for t in items])
+    output.listing(c.json, items,
+                   ["id", "name", "role", "prefix", "expires", "revoked", "last used"],
+                   lambda t: [t["id"], t["name"], t["role"], t["prefix"], t.get("expires_at"),
+                              t.get("revoked_at"), output.ago(t.get("last_used_at"))])
 
 
 @tokens.command(name="create")
@@ -181,6 +177,7 @@ def create_token(c: Context, name, role, expires_in):
 @click.argument("token_id")
 @pass_ctx
 def revoke_token(c: Context, token_id):
+    """Revoke a token (by id, from `tokens ls`); it stops working at once."""
     revoked = c.client.request("DELETE", f"/api/tokens/{ref_path(token_id)}").json()
     if c.json:
         return output.emit_json(revoked)

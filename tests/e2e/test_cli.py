@@ -73,11 +73,18 @@ def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
     label = {"harbormaster.deployment": name}
     manifest = tmp_path / "web.yaml"
     manifest.write_text(f"name: {name}\nimage: {HTTPD}\nreplicas: 2\nmax_replicas: 5\n"
-                        "ports: {80/tcp: null}\nupdate: {monitor: 0.5}\n")
+                        "ports: {80/tcp: null}\nupdate: {monitor: 0.5}\n"
+                        f"service: {{name: {name}, port: 80}}\n")
     try:
         out = ok(cli(platform, "deploy", "apply", "-f", str(manifest)))
         assert f"deployment {name} created" in out, out
         wait_until(lambda: len(running(platform, **label)) == 2, 60, "2 instances running")
+        # discovery: one host:port a line, each answering
+        lines = wait_until(lambda: (lambda out: out if len(out) == 2 else None)(
+            ok(cli(platform, "endpoints", name)).split()), 30, "2 healthy endpoints")
+        for line in lines:
+            assert requests.get(f"http://{line}/health", timeout=5).status_code == 200
+        assert name in ok(cli(platform, "services"))
 
         ok(cli(platform, "deploy", "scale", name, "3"))
         wait_until(lambda: len(running(platform, **label)) == 3, 60, "3 instances running")
