@@ -35,8 +35,10 @@ def ports(values: tuple[str, ...] | list[str]) -> dict[str, int | None]:
         number, _, proto = container.partition("/")
         proto = proto or "tcp"
         host = parts[0] if len(parts) == 2 else None
-        if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("tcp", "udp"):
-            raise ParseError(f"port {value!r}: not a port like 80, 80/udp or 8080:80")
+        if not number.isdigit() or not 0 < int(number) < 65536 \
+                or proto not in ("tcp", "udp", "sctp"):
+            raise ParseError(f"port {value!r}: not a port like 80, 80/udp or 8080:80 "
+                             "(1-65535; tcp, udp or sctp)")
         if host is not None and (not host.isdigit() or not 0 < int(host) < 65536):
             raise ParseError(f"port {value!r}: host port {host!r} is not a port number")
         out[f"{int(number)}/{proto}"] = int(host) if host is not None else None

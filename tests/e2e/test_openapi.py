@@ -47,7 +47,7 @@ def schemathesis(url: str, *extra: str, env: dict | None = None) -> subprocess.C
     binary = Path(sys.executable).parent / "schemathesis"
     return subprocess.run(
         [str(binary), "run", f"{url}/api/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "8", "--seed", "1", "--request-timeout", "20",
+         "--max-examples", "20", "--seed", "1", "--request-timeout", "20",
          *extra],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
 

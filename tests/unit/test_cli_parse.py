@@ -23,7 +23,7 @@ def test_ports_take_dockers_forms_without_a_host_address():
         "80/tcp": None, "53/udp": None, "81/tcp": 8080, "9000/tcp": 9000}
 
 
-@pytest.mark.parametrize("bad", ["0.0.0.0:80:80", "http", "0", "70000", "80/sctp", "x:80",
+@pytest.mark.parametrize("bad", ["0.0.0.0:80:80", "http", "0", "70000", "80/icmp", "x:80",
                                  "0:80", "99999:80"])
 def test_ports_refuse_the_rest(bad):
     with pytest.raises(ParseError):
