@@ -10,6 +10,28 @@ from cli import output
 from cli.client import CliError
 from cli.commands import Context, main, pass_ctx, ref_path, show_job_result, submit
 from cli.parse import manifest
+from cli.rollout import await_ready
+
+
+def waiting(command):
+    """--wait/--no-wait and --timeout: whether to follow the deployment until it is ready."""
+    command = click.option("--timeout", type=float, default=300.0, show_default=True,
+                           help="seconds to wait for readiness")(command)
+    return click.option("--wait/--no-wait", default=True, show_default=True,
+                        help="after the job, wait until every instance is ready "
+                             "(fails on a rollback, crash loop or pause)")(command)
+
+
+def landed(c: Context, name: str, job: dict, wait: bool, timeout: float, line: str) -> None:
+    """Report a deployment job; with ``wait``, only once its generation is ready."""
+    if wait:
+        # the generation this request created (None for a scale: any generation will do)
+        generation = (job.get("result") or {}).get("requested_generation")
+        deployment = await_ready(c.client, ref_path(name), generation, timeout, quiet=c.json)
+        st = deployment["status"]
+        line = (f"{line}: {st['ready']}/{st['desired']} ready "
+                f"(generation {deployment['generation']})")
+    show_job_result(c, job, line)
 
 
 @main.group()
@@ -20,8 +42,9 @@ def deploy():
 @deploy.command()
 @click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
               help="a YAML or JSON manifest (the body of POST /api/deployments); - for stdin")
+@waiting
 @pass_ctx
-def apply(c: Context, path):
+def apply(c: Context, path, wait, timeout):
     """Create the deployment, or update it to the manifest (a rollout when the template
     changes; replicas and bounds apply at once)."""
     text = click.get_text_stream("stdin").read() if path == "-" else Path(path).read_text()
@@ -35,8 +58,7 @@ def apply(c: Context, path):
         job = submit(c, "PATCH", f"/api/deployments/{ref_path(name)}",
                      json={k: v for k, v in body.items() if k != "name"})
         verb = "updated"
-    show_job_result(c, job, f"deployment {name} {verb}: "
-                            f"{(job.get('progress') or {}).get('message') or job['status']}")
+    landed(c, name, job, wait, timeout, f"deployment {name} {verb}")
 
 
 @deploy.command(name="ls")
@@ -73,28 +95,37 @@ def get_deployment(c: Context, name):
 @deploy.command()
 @click.argument("name")
 @click.argument("replicas", type=int)
+@waiting
 @pass_ctx
-def scale(c: Context, name, replicas):
+def scale(c: Context, name, replicas, wait, timeout):
     """Set the number of instances (within the deployment's min/max)."""
     job = submit(c, "POST", f"/api/deployments/{ref_path(name)}/scale",
                  json={"replicas": replicas})
-    show_job_result(c, job, f"{name} scaled to {replicas}")
+    landed(c, name, job, wait, timeout, f"{name} scaled to {replicas}")
 
 
-def _deployment_verb(verb: str, method: str, path_suffix: str, doc: str, done: str):
+def _deployment_verb(verb: str, path_suffix: str, doc: str, done: str):
     @click.argument("name")
+    @waiting
     @pass_ctx
-    def command(c: Context, name):
-        job = submit(c, method, f"/api/deployments/{ref_path(name)}{path_suffix}")
-        show_job_result(c, job, f"{name} {done}")
+    def command(c: Context, name, wait, timeout):
+        job = submit(c, "POST", f"/api/deployments/{ref_path(name)}{path_suffix}")
+        landed(c, name, job, wait, timeout, f"{name} {done}")
     command.__doc__ = doc
     return deploy.command(name=verb)(command)
 
 
-_deployment_verb("restart", "POST", "/restart", "Replace every instance, rolling.", "restarted")
-_deployment_verb("rollback", "POST", "/rollback", "Go back to the previous generation.",
-                 "rolled back")
-_deployment_verb("rm", "DELETE", "", "Delete the deployment and every instance.", "deleted")
+_deployment_verb("restart", "/restart", "Replace every instance, rolling.", "restarted")
+_deployment_verb("rollback", "/rollback", "Go back to the previous generation.", "rolled back")
+
+
+@deploy.command(name="rm")
+@click.argument("name")
+@pass_ctx
+def remove_deployment(c: Context, name):
+    """Delete the deployment and every instance (gracefully)."""
+    job = submit(c, "DELETE", f"/api/deployments/{ref_path(name)}")
+    show_job_result(c, job, f"{name} deleted")
 
 
 @deploy.command()

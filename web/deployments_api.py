@@ -101,16 +101,37 @@ def get_or_404(name: str) -> dict:
     return dep
 
 
-def submit_reconcile(name: str, node: str, kind: str, write=None) -> dict:
-    """A reconcile job for a deployment (``write`` records the desired change with it)."""
+def submit_reconcile(name: str, node: str, kind: str, write=None,
+                     requested: dict | None = None) -> dict:
+    """A reconcile job for a deployment (``write`` records the desired change with it).
+
+    ``requested`` is filled by ``write`` with the generation the request created: it goes
+    into the job's args, and the job's result says it as ``requested_generation`` (an
+    automatic rollback during the job moves ``generation`` past it).
+    """
     dispatch.require_docker(node)
     job, _ = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
-                             {"deployment": name}, node=node, write=write)
+                             {"deployment": name}, node=node, write=write,
+                             args_after_write=lambda: {
+                                 k: v for k, v in (requested or {}).items() if v is not None})
     return job
 
 
-def reconcile_job(dep: dict, kind: str, write=None, wait: str | None = None):
-    return dispatch.accepted(submit_reconcile(dep["name"], dep["node"], kind, write), wait)
+def next_generation(dep: dict, template: dict, cause: str, who: str | None, conn,
+                    requested: dict, rolling_back: bool = False) -> dict:
+    """The deployment's next generation, noted in ``requested`` for the job's result."""
+    row = deployments.new_generation(dep["name"], template, cause, who, conn,
+                                     rolling_back=rolling_back)
+    if row is None:  # deleted since the request looked it up
+        raise not_found(f"deployment {dep['name']!r}")
+    requested["requested_generation"] = row["generation"]
+    return row
+
+
+def reconcile_job(dep: dict, kind: str, write=None, wait: str | None = None,
+                  requested: dict | None = None):
+    return dispatch.accepted(submit_reconcile(dep["name"], dep["node"], kind, write, requested),
+                             wait)
 
 
 @bp.post("", responses=JOB)
@@ -119,6 +140,7 @@ def create_deployment(body: DeploymentCreate, query: WaitQuery):
     node = config.load().node_name
     dispatch.require_docker(node)
     template = build_template(body)
+    requested = {}
 
     def write(conn):
         row = deployments.create(body.name, node, template, body.resources.normalised(),
@@ -127,15 +149,14 @@ def create_deployment(body: DeploymentCreate, query: WaitQuery):
                                  auth.caller_name(), conn)
         if row is None:
             raise ApiError(409, f"a deployment named {body.name!r} exists")
+        requested["requested_generation"] = row["generation"]
         if body.secret_env:
             secrets.put(deployments.secret_owner(body.name), body.secret_env, conn)
         events.add("deployment_created", deployment=body.name, who=auth.caller_name(), conn=conn,
                    detail={"replicas": body.replicas, "image": body.image})
 
-    job, _ = dispatch.submit("create_deployment", f"deployments/{body.name}",
-                             messages.RECONCILE_DEPLOYMENT, {"deployment": body.name},
-                             node=node, write=write)
-    return dispatch.accepted(job, query.wait)
+    return dispatch.accepted(submit_reconcile(body.name, node, "create_deployment", write,
+                                              requested), query.wait)
 
 
 @bp.get("", responses={200: DeploymentList})
@@ -166,6 +187,7 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
     template_changed = any(f in fields for f in TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
     who = auth.caller_name()
+    requested = {}
 
     def write(conn):
         updates = {}
@@ -186,11 +208,12 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
         if body.secret_env is not None:
             secrets.put(deployments.secret_owner(dep["name"]), body.secret_env, conn)
         if new_template is not None and new_template != dep["template"]:
-            row = deployments.new_generation(dep["name"], new_template, "update", who, conn)
+            row = next_generation(dep, new_template, "update", who, conn, requested)
             events.add("rollout_started", deployment=dep["name"], who=who, conn=conn,
                        detail={"generation": row["generation"], "image": new_template["image"]})
 
-    response = reconcile_job(dep, "update_deployment", write=write, wait=query.wait)
+    response = reconcile_job(dep, "update_deployment", write=write, wait=query.wait,
+                             requested=requested)
     if body.resources is not None:
         dispatch.submit("update_deployment_resources", f"deployments/{dep['name']}",
                         messages.UPDATE_DEPLOYMENT_RESOURCES, {"deployment": dep["name"]},
@@ -249,14 +272,16 @@ def scale_deployment(path: DeploymentPath, body: ScaleBody, query: WaitQuery):
 def restart_deployment(path: DeploymentPath, query: WaitQuery):
     """Replace every instance with a rolling update (same template, new generation)."""
     dep = get_or_404(path.name)
+    requested = {}
 
     def write(conn):
-        row = deployments.new_generation(dep["name"], dep["template"], "restart",
-                                         auth.caller_name(), conn)
+        row = next_generation(dep, dep["template"], "restart", auth.caller_name(), conn,
+                              requested)
         events.add("rollout_started", deployment=dep["name"], who=auth.caller_name(), conn=conn,
                    detail={"generation": row["generation"], "cause": "restart"})
 
-    return reconcile_job(dep, "restart_deployment", write=write, wait=query.wait)
+    return reconcile_job(dep, "restart_deployment", write=write, wait=query.wait,
+                         requested=requested)
 
 
 @bp.post("/<name>/rollback", responses=JOB)
@@ -266,16 +291,18 @@ def rollback_deployment(path: DeploymentPath, query: WaitQuery):
     previous = deployments.revision(dep["name"], dep["generation"] - 1)
     if previous is None:
         raise ApiError(409, f"deployment {dep['name']!r} has no previous generation")
+    requested = {}
 
     def write(conn):
-        row = deployments.new_generation(dep["name"], previous["template"], "rollback",
-                                         auth.caller_name(), conn, rolling_back=True)
+        row = next_generation(dep, previous["template"], "rollback", auth.caller_name(), conn,
+                              requested, rolling_back=True)
         events.add("rollback", deployment=dep["name"], who=auth.caller_name(), conn=conn,
                    detail={"from_generation": dep["generation"],
                            "to_template_of": previous["generation"],
                            "generation": row["generation"]})
 
-    return reconcile_job(dep, "rollback_deployment", write=write, wait=query.wait)
+    return reconcile_job(dep, "rollback_deployment", write=write, wait=query.wait,
+                         requested=requested)
 
 
 @bp.get("/<name>/history", responses={200: RevisionList})

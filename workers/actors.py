@@ -245,6 +245,9 @@ def reconcile_deployment(job_id: str):
         # this request's version (a later request may have raised the current one)
         result["current_desired_version"] = result.get("desired_version")
         result["desired_version"] = args["desired_version"]
+    if args.get("requested_generation") is not None:
+        # the generation this request created; "generation" may be past it (a rollback)
+        result["requested_generation"] = args["requested_generation"]
     return result
 
 

@@ -103,6 +103,14 @@ def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
         history = json.loads(ok(cli(platform, "--json", "deploy", "history", name)))
         assert sorted(r["generation"] for r in history) == [1, 2]
 
+        # an image that exits at once: the rollout fails, the platform rolls back, and
+        # the CLI (waiting for readiness) says so with exit code 1
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(manifest.read_text().replace(f"{HTTPD}:v2", "harbormaster/busybox-exit"))
+        failed = cli(platform, "deploy", "apply", "-f", str(broken), "--timeout", "120")
+        assert failed.returncode == 1 and "was replaced by generation" in failed.stderr, failed
+        assert api.get(f"/api/deployments/{name}").json()["image"] == f"{HTTPD}:v2"
+
         ok(cli(platform, "deploy", "rm", name))
         assert not platform.containers(**label)
         assert api.get(f"/api/deployments/{name}").status_code == 404
