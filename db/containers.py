@@ -151,6 +151,14 @@ def mark_gone(name: str, docker_id: str | None = None) -> dict | None:
         (name, docker_id, docker_id))
 
 
+def abandon_request(name: str) -> dict | None:
+    """A create request whose job was cancelled before it ran: the container never will
+    exist, so its row is removed instead of staying "creating" forever."""
+    return pool.fetchone("UPDATE containers SET state = 'removed', updated_at = now()"
+                         " WHERE name = %s AND state = 'creating' AND docker_id IS NULL"
+                         " RETURNING name", (name,))
+
+
 def live_on_node(node: str) -> list[dict]:
     """Rows Docker should have (everything but removed and still-creating ones)."""
     return pool.fetchall(f"SELECT {COLUMNS} FROM containers WHERE node = %s"

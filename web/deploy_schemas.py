@@ -5,10 +5,10 @@ import re
 from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from web import validation
-from web.schemas import ContainerOut, MountSpec, Resources, Security, Strict
+from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap, Resources,
+                         Security, Strict)
 
 DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 
@@ -68,41 +68,21 @@ class ServiceBlock(Strict):
 
 class Template(Strict):
     """What rolls out when it changes."""
-    image: Optional[str] = None
+    image: Optional[ImageRef] = None
     command: Optional[list[str] | str] = None
-    env: Optional[dict[str, str]] = None
-    secret_env: Optional[dict[str, str]] = None
-    ports: Optional[dict[str, Optional[int]]] = None
+    env: Optional[EnvMap] = None
+    secret_env: Optional[EnvMap] = None
+    ports: Optional[PortMap] = None
     security: Optional[Security] = None
     mounts: Optional[list[MountSpec]] = None
     health_check: Optional[HealthCheck] = None
-    labels: Optional[dict[str, str]] = None
+    labels: Optional[LabelMap] = None
     service: Optional[ServiceBlock] = None
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value):
-        return value if value is None else validation.check_image(value)
-
-    @field_validator("env", "secret_env")
-    @classmethod
-    def _env(cls, values):
-        return values if values is None else validation.check_env(values)
-
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, values):
-        return values if values is None else validation.normalise_ports(values)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, values):
-        return values if values is None else validation.check_labels(values)
 
 
 class DeploymentCreate(Template):
     name: str = Field(pattern=DEPLOYMENT_NAME, description="lowercase, digits, '-'; 1-40")
-    image: str
+    image: ImageRef
     replicas: int = Field(1, ge=0, le=500)
     min_replicas: Optional[int] = Field(None, ge=0, le=500)
     max_replicas: Optional[int] = Field(None, ge=0, le=500)

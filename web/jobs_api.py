@@ -6,8 +6,8 @@ from datetime import datetime
 
 from flask_openapi3 import APIBlueprint, Tag
 
-from db import jobs
-from web import dispatch
+from db import containers, events, jobs
+from web import auth, dispatch
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ErrorOut, JobList, JobListQuery, JobOut, JobPath, WaitQuery
 
@@ -63,4 +63,9 @@ def cancel_job(path: JobPath):
             raise not_found(f"job {str(path.job_id)}")
         raise ApiError(409, f"job {str(path.job_id)} is {existing['status']}; only a queued job "
                             "can be cancelled")
+    if job["kind"] == "create_container":
+        name = job["target"].split("/", 1)[1]
+        if containers.abandon_request(name) is not None:
+            events.add("create_cancelled", container=name, who=auth.caller_name(),
+                       detail={"job": str(job["id"])})
     return dispatch.job_json(job)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from web import validation
 
@@ -15,6 +15,31 @@ DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_S
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# The formats users type, validated by web.validation (its messages are the ones users see)
+# and documented in the OpenAPI schema with the same rules, so generated clients and
+# fuzzers know them.
+ImageRef = Annotated[str, AfterValidator(validation.check_image), WithJsonSchema({
+    "type": "string", "maxLength": 255, "pattern": validation.IMAGE_RE.pattern,
+    "examples": ["nginx:alpine", "registry.local:5000/team/app:v2"]})]
+ContainerName = Annotated[str, AfterValidator(validation.check_name), WithJsonSchema({
+    "type": "string", "pattern": validation.NAME_RE.pattern})]
+EnvMap = Annotated[dict[str, str], AfterValidator(validation.check_env), WithJsonSchema({
+    "type": "object", "propertyNames": {"pattern": validation.ENV_KEY_RE.pattern},
+    "additionalProperties": {"type": "string"}})]
+PortMap = Annotated[dict[str, Optional[int]], AfterValidator(validation.normalise_ports),
+                    WithJsonSchema({
+                        "type": "object", "propertyNames": {"pattern": validation.PORT_RE.pattern},
+                        "additionalProperties": {"anyOf": [
+                            {"type": "integer", "minimum": 1, "maximum": 65535},
+                            {"type": "null"}]},
+                        "description": "container port (80, 80/tcp, 53/udp) -> host port on "
+                                       "127.0.0.1, or null for any free port"})]
+LabelMap = Annotated[dict[str, str], AfterValidator(validation.check_labels), WithJsonSchema({
+    "type": "object", "propertyNames": {"minLength": 1, "maxLength": 128},
+    "additionalProperties": {"type": "string"},
+    "description": "keys starting with harbormaster. and managed-by are reserved"})]
 
 
 # --- errors and jobs ----------------------------------------------------------
@@ -140,42 +165,17 @@ class MountSpec(Strict):
 
 
 class ContainerCreate(Strict):
-    image: str
-    name: Optional[str] = None
+    image: ImageRef
+    name: Optional[ContainerName] = None
     command: Optional[list[str] | str] = None
-    env: dict[str, str] = Field(default_factory=dict)
-    secret_env: dict[str, str] = Field(default_factory=dict)
-    ports: dict[str, Optional[int]] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
+    secret_env: EnvMap = Field(default_factory=dict)
+    ports: PortMap = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     restart_policy: Literal["no", "always", "unless-stopped", "on-failure"] = "no"
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: LabelMap = Field(default_factory=dict)
     security: Security = Field(default_factory=Security)
     mounts: list[MountSpec] = Field(default_factory=list, max_length=32)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value):
-        return validation.check_image(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value):
-        return None if value is None else validation.check_name(value)
-
-    @field_validator("env", "secret_env")
-    @classmethod
-    def _env(cls, values):
-        return validation.check_env(values)
-
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, values):
-        return validation.normalise_ports(values)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, values):
-        return validation.check_labels(values)
 
 
 class ContainerOut(BaseModel):

@@ -64,6 +64,11 @@ def test_cancel_a_queued_job(api, platform):
     assert probe["status"] == "succeeded"
     assert not platform.containers(**{"harbormaster.name": name})
     assert api.get(f"/api/jobs/{r.json()['id']}").json()["status"] == "cancelled"
+    # the container was only requested: its record is gone with the job, not left "creating"
+    assert api.get(f"/api/containers/{name}").status_code == 404
+    assert name not in [c["name"] for c in api.get("/api/containers").json()["items"]]
+    assert "create_cancelled" in [e["kind"] for e in api.get(
+        "/api/events", params={"container": name}).json()["items"]]
 
 
 def test_bad_input_is_400_or_422_naming_the_field_never_500(api):
