@@ -43,6 +43,8 @@ def build(app) -> Limiter:
         swallow_errors=True,
         enabled=cfg.rate_limit_enabled,
         key_prefix="harbormaster-limits",
+        # a sliding window: no burst of twice the limit across a fixed window's edge
+        strategy="sliding-window-counter",
     )
     limiter.init_app(app)
     return limiter
