@@ -13,7 +13,7 @@ import sys
 
 import config
 from ops import bootstrap
-from web.validation import parse_duration
+from validation import parse_duration
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,8 @@ from flask import request
 
 import config
 from db import jobs, nodes, pool
-from web import auth, validation
+import validation
+from web import auth
 from web.errors import ApiError, unavailable
 from web.waiter import waiter
 from workers import messages

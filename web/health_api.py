@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 import config
 from db import containers, health, nodes, pool
-from web import dispatch, validation
+import validation
+from web import dispatch
 from web.containers_api import lookup
 from web.errors import ApiError
 from web.schemas import BEARER, ContainerPath, ErrorOut, Strict

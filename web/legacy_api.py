@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 import config
 from db import containers, deployments, events, health, nodes, pool, registry, secrets
 from db.pool import Unavailable
-from web import auth, deployments_api, dispatch, policy, validation
+import validation
+from web import auth, deployments_api, dispatch, policy
 from web.deploy_schemas import legacy_deployment_name
 from web.errors import ApiError
 from workers import messages

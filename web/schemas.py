@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from web import validation
+import validation
 
 DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
                 "SETGID", "SETUID"]
@@ -17,9 +17,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The formats users type, validated by web.validation (its messages are the ones users see)
-# and documented in the OpenAPI schema with the same rules, so generated clients and
-# fuzzers know them.
+# The formats users type, checked by the validation module (its messages are the ones users
+# see) and documented in the OpenAPI schema with the same rules, so that generated clients
+# and fuzzers know them.
 ImageRef = Annotated[str, AfterValidator(validation.check_image), WithJsonSchema({
     "type": "string", "maxLength": 255, "pattern": validation.IMAGE_RE.pattern,
     "examples": ["nginx:alpine", "registry.local:5000/team/app:v2"]})]

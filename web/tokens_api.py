@@ -9,7 +9,8 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator
 
 from db import events, pool, tokens
-from web import auth, validation
+import validation
+from web import auth
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ErrorOut, Strict
 

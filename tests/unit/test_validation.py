@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from web import validation
+import validation
 from web.schemas import ContainerCreate, Resources, Security
 
 
