@@ -233,7 +233,8 @@ def events(c: Context, deployment, container, kind, since, follow):
 
 def run_cli() -> None:
     """Entry point: one line on stderr and exit 1 for every expected failure."""
-    from cli import resources  # noqa: F401 - registers the deployment/service/token commands
+    # registering the deployment, service, token and scaling commands
+    from cli import resources, scaling  # noqa: F401
     try:
         main(prog_name="harbormaster", standalone_mode=False)
     except click.exceptions.Abort:

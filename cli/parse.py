@@ -45,15 +45,20 @@ def ports(values: tuple[str, ...] | list[str]) -> dict[str, int | None]:
     return out
 
 
-def manifest(text: str, source: str) -> dict:
-    """A deployment manifest (YAML or JSON, one object with a name)."""
+def document(text: str, source: str, key: str = "name") -> dict:
+    """A manifest (YAML or JSON): one mapping, naming its object under ``key``."""
     try:
         data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ParseError(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}:"
                          f" {exc}") from None
     if not isinstance(data, dict):
-        raise ParseError(f"{source}: a deployment manifest is one mapping (name, image, ...)")
-    if not isinstance(data.get("name"), str) or not data["name"]:
-        raise ParseError(f"{source}: the manifest needs a name")
+        raise ParseError(f"{source}: a manifest is one mapping ({key}, ...)")
+    if not isinstance(data.get(key), str) or not data[key]:
+        raise ParseError(f"{source}: the manifest needs a {key}")
     return data
+
+
+def manifest(text: str, source: str) -> dict:
+    """A deployment manifest (the body of POST /api/deployments)."""
+    return document(text, source, "name")

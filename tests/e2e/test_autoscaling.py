@@ -84,6 +84,7 @@ def test_reported_requests_per_second_scale_out_and_stale_data_holds(api, platfo
     assert replicas(api, name) == 4
     wait_until(lambda: len([c for c in api.get(f"/api/deployments/{name}").json()["instances"]
                             if c["state"] == "running"]) == 4, 30, "four running")
+    api.delete(f"/api/deployments/{name}", params={"wait": 60})
 
 
 def test_policy_api(api, viewer):
@@ -112,3 +113,4 @@ def test_policy_api(api, viewer):
     assert policy["id"] in [p["id"] for p in viewer.get("/api/scaling/policies").json()["items"]]
     assert api.delete(f"/api/scaling/policies/{policy['id']}").status_code == 200
     assert api.get(f"/api/scaling/policies/{policy['id']}").status_code == 404
+    api.delete(f"/api/deployments/{name}", params={"wait": 60})

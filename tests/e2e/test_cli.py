@@ -148,3 +148,39 @@ def test_tokens_create_use_and_revoke(platform):
     ok(cli(platform, "tokens", "revoke", row["id"]))
     revoked = cli(platform, "ps", token=secret)
     assert revoked.returncode == 1 and "unauthorized" in revoked.stderr, revoked
+
+
+def test_scaling_apply_decisions_and_rm(platform, api, tmp_path):
+    name = unique("cliscale")
+    r = api.post("/api/deployments", params={"wait": 60}, json={
+        "name": name, "image": HTTPD, "replicas": 1, "update": {"monitor": 0.5}})
+    assert r.json()["status"] == "succeeded", r.text
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"deployment: {name}\nmax_replicas: 5\nscale_up_cooldown: 0\n"
+                      "scale_down_cooldown: 0\nstabilization_window: 0\nmetrics:\n"
+                      "  - {type: custom, name: requests_per_second, target: 100}\n")
+    try:
+        out = ok(cli(platform, "scaling", "apply", "-f", str(policy)))
+        assert f"policy for {name} created" in out and "requests_per_second 100" in out, out
+        assert api.post(f"/api/deployments/{name}/metrics",
+                        json={"name": "requests_per_second", "value": 350}).status_code == 200
+        wait_until(lambda: api.get(f"/api/deployments/{name}").json()["replicas"] == 4, 30,
+                   "scaled out to 4")
+        made = json.loads(ok(cli(platform, "--json", "scaling", "decisions", "--deployment",
+                                 name)))
+        assert any(d["applied"] and "ceil(350/100) = 4" in d["reason"] for d in made), made
+        assert "ceil(350/100) = 4" in ok(cli(platform, "scaling", "decisions", "--deployment",
+                                             name))
+        policy.write_text(policy.read_text().replace("target: 100", "target: 50"))
+        assert f"policy for {name} replaced" in ok(cli(platform, "scaling", "apply", "-f",
+                                                       str(policy)))
+        [listed] = [p for p in json.loads(ok(cli(platform, "--json", "scaling", "ls")))
+                    if p["deployment"] == name]
+        assert listed["metrics"][0]["target"] == 50
+        ok(cli(platform, "scaling", "rm", name))
+        assert name not in [p["deployment"] for p in api.get("/api/scaling/policies").json()
+                            ["items"]]
+        again = cli(platform, "scaling", "rm", name)
+        assert again.returncode == 1 and "has no scaling policy" in again.stderr
+    finally:
+        api.delete(f"/api/deployments/{name}", params={"wait": 60})
