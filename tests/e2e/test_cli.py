@@ -58,6 +58,11 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
         result = cli(platform, "exec", name, "--", "sh", "-c", "echo $MODE; exit 3")
         assert result.returncode == 3 and result.stdout.strip() == "cli", result
         assert "hello-cli" in ok(cli(platform, "logs", name, "--tail", "20"))
+        shown = ok(cli(platform, "events", "--container", name))
+        assert " create " in shown and " start " in shown and " exec " in shown, shown
+        kinds = [json.loads(line)["kind"] for line in
+                 ok(cli(platform, "--json", "events", "--container", name)).splitlines()]
+        assert kinds[:2] == ["create", "start"], kinds
 
         ok(cli(platform, "stop", name))
         docker_c.reload()
