@@ -113,13 +113,18 @@ def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
     r = api.post("/api/deployments", json={"name": name, "image": HTTPD, "replicas": 1,
                                            "update": {"monitor": 0.5}}, params={"wait": 60})
     assert r.json()["status"] == "succeeded", r.text
-    r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
-    job_id = r.json()["id"]
-    wait_until(lambda: len(platform.containers(**{"harbormaster.deployment": name})) >= 2, 30,
-               "the scale is under way")
-    assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
-    worker_pid = platform.program_pid("worker")
-    os.killpg(worker_pid, signal.SIGKILL)
+    # hold slot 5's create call in the socket proxy: the scale is surely still running when
+    # the worker dies (a 10-container scale can finish in two seconds)
+    platform.proxy.hold(f"/containers/create?name={name}-5-g1".encode())
+    try:
+        r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
+        job_id = r.json()["id"]
+        wait_until(platform.proxy.held.is_set, 30, "the scale's create of slot 5 reached Docker")
+        assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+        worker_pid = platform.program_pid("worker")
+        os.killpg(worker_pid, signal.SIGKILL)
+    finally:
+        platform.proxy.release()
     wait_until(lambda: len([c for c in platform.containers(**{"harbormaster.deployment": name})
                             if c.status == "running"]) == 10, 90, "10 running after the kill")
     job = api.get(f"/api/jobs/{job_id}", params={"wait": 60}).json()
@@ -127,6 +132,7 @@ def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
     slots = sorted(int(c.labels["harbormaster.slot"])
                    for c in platform.containers(**{"harbormaster.deployment": name}))
     assert slots == list(range(10))
+    api.delete(f"/api/deployments/{name}", params={"wait": 60})
 
 
 def leader_lock_holders(platform) -> list[int]:
