@@ -120,14 +120,13 @@ def run(c: Context, image, command, name, publish, env, secret_env, label, cpus,
     show_job_result(c, job, f"{result.get('name')} running  {output.ports(result.get('ports'))}")
 
 
-def lifecycle(verb: str, method: str = "POST", doc: str = ""):
+def lifecycle(verb: str, doc: str):
+    """A command that POSTs /api/containers/<ref>/<verb> for each container named."""
     @click.argument("refs", nargs=-1, required=True)
     @pass_ctx
     def command(c: Context, refs):
         for ref in refs:
-            path = f"/api/containers/{ref_path(ref)}"
-            job = submit(c, method, path if verb == "rm" else f"{path}/{verb}",
-                         **({"params": {"force": "true"}} if verb == "rm" else {}))
+            job = submit(c, "POST", f"/api/containers/{ref_path(ref)}/{verb}")
             show_job_result(c, job, f"{ref}: {verb} done")
     command.__doc__ = doc
     return main.command(name=verb)(command)
@@ -137,8 +136,17 @@ for _verb, _doc in (("start", "Start containers."), ("stop", "Stop containers (S
                     "SIGKILL). A deployment's instance is replaced, as in Kubernetes."),
                     ("restart", "Restart containers."), ("kill", "Send SIGKILL."),
                     ("pause", "Pause containers."), ("unpause", "Unpause containers.")):
-    lifecycle(_verb, doc=_doc)
-lifecycle("rm", "DELETE", "Remove containers (forcibly). A deployment's instance is replaced.")
+    lifecycle(_verb, _doc)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True)
+@pass_ctx
+def rm(c: Context, refs):
+    """Remove containers (forcibly). A deployment's instance is replaced."""
+    for ref in refs:
+        job = submit(c, "DELETE", f"/api/containers/{ref_path(ref)}", params={"force": "true"})
+        show_job_result(c, job, f"{ref}: rm done")
 
 
 @main.command()

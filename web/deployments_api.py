@@ -112,8 +112,7 @@ def submit_reconcile(name: str, node: str, kind: str, write=None,
     dispatch.require_docker(node)
     job, _ = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
                              {"deployment": name}, node=node, write=write,
-                             args_after_write=lambda: {
-                                 k: v for k, v in (requested or {}).items() if v is not None})
+                             args_after_write=lambda: dict(requested or {}))
     return job
 
 
