@@ -73,6 +73,21 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
         api.delete(f"/api/containers/{name}", params={"wait": 60, "force": "true"})
 
 
+def test_a_job_is_found_by_a_prefix_of_its_id(platform, api):
+    name = unique("cliref")
+    try:
+        job = json.loads(ok(cli(platform, "--json", "run", "--name", name, HTTPD)))
+        for ref in (job["id"][:8], job["id"]):
+            shown = json.loads(ok(cli(platform, "job", ref)))
+            assert shown["id"] == job["id"] and shown["status"] == "succeeded", (ref, shown)
+        unused = next(p for p in (uuid.uuid4().hex[:8] for _ in range(100))
+                      if not job["id"].startswith(p))
+        missing = cli(platform, "job", unused)
+        assert missing.returncode == 1 and "not_found" in missing.stderr, missing
+    finally:
+        api.delete(f"/api/containers/{name}", params={"wait": 60, "force": "true"})
+
+
 def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
     name = unique("clidep")
     label = {"harbormaster.deployment": name}
