@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from psycopg.types.json import Jsonb
 
@@ -45,6 +46,22 @@ def find_by_idempotency_key(requested_by: str | None, key: str) -> dict | None:
 
 def get(job_id: str) -> dict | None:
     return pool.fetchone(f"SELECT {COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+
+
+def find_by_prefix(hex_prefix: str) -> tuple[dict | None, int]:
+    """The job whose id starts with ``hex_prefix`` (1-32 hex digits, no dashes) and how many
+    ids do: (job, 1) for a unique match, (None, count) otherwise.
+
+    A range on the primary key rather than a LIKE over id::text, so it reads the index
+    (uuids compare byte by byte, which is the order of their hex digits)."""
+    low = str(uuid.UUID(hex_prefix.ljust(32, "0")))
+    high = str(uuid.UUID(hex_prefix.ljust(32, "f")))
+    rows = pool.fetchall(f"SELECT {COLUMNS}, count(*) OVER () AS matches FROM jobs"
+                         " WHERE id BETWEEN %s AND %s LIMIT 2", (low, high))
+    if not rows:
+        return None, 0
+    count = rows[0].pop("matches")
+    return (rows[0] if count == 1 else None), count
 
 
 def get_with_args(job_id: str) -> dict | None:

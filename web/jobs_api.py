@@ -1,10 +1,11 @@
-"""/api/jobs: read, list, wait for and cancel jobs."""
+"""/api/jobs: read (by id or a unique prefix of it), list, wait for and cancel jobs."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
 from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
 
 from db import containers, events, jobs
 from web import auth, dispatch
@@ -16,13 +17,36 @@ bp = APIBlueprint("jobs", __name__, url_prefix="/api/jobs", abp_tags=[tag], abp_
                   abp_responses={404: ErrorOut, 422: ErrorOut, 503: ErrorOut})
 
 
-@bp.get("/<job_id>", responses={200: JobOut, 202: JobOut})
-def get_job(path: JobPath, query: WaitQuery):
-    """One job; with ?wait= the answer comes when the job ends (or the wait runs out)."""
-    job = jobs.get(str(path.job_id))
+class JobRefPath(BaseModel):
+    job_id: str = Field(min_length=4, max_length=36, pattern=r"^[0-9A-Fa-f-]+$",
+                        description="a job id, or a unique prefix of one (at least 4 hex "
+                                    "digits, with or without its dashes), as docker takes "
+                                    "container-id prefixes")
+
+
+def resolve(ref: str) -> dict:
+    """The job a full id or a unique id prefix names: 404 when none does, 409 when several
+    do (saying how many), 422 when ``ref`` cannot begin a job id."""
+    digits = ref.replace("-", "").lower()
+    # with dashes, they must sit where a printed id has them ("3f2a1b2c-4d", not "3f-2a")
+    if not 4 <= len(digits) <= 32 or ("-" in ref and not str(
+            uuid.UUID(digits.ljust(32, "0"))).startswith(ref.lower())):
+        raise ApiError(422, f"{ref!r} is neither a job id nor a prefix of one (at least 4 hex "
+                            "digits)", fields={"job_id": "not a job id or id prefix"})
+    job, count = jobs.find_by_prefix(digits)
+    if count == 0:
+        raise not_found(f"job {ref}")
     if job is None:
-        raise not_found(f"job {str(path.job_id)}")
-    job = dispatch.wait_for_job(job, dispatch.wait_seconds(query.wait))
+        raise ApiError(409, f"job id prefix {ref!r} matches {count} jobs; give more of the id",
+                       fields={"job_id": "ambiguous"})
+    return job
+
+
+@bp.get("/<job_id>", responses={200: JobOut, 202: JobOut, 409: ErrorOut})
+def get_job(path: JobRefPath, query: WaitQuery):
+    """One job, by id or by a unique prefix of its id; with ?wait= the answer comes when the
+    job ends (or the wait runs out)."""
+    job = dispatch.wait_for_job(resolve(path.job_id), dispatch.wait_seconds(query.wait))
     return dispatch.job_json(job), 200
 
 
