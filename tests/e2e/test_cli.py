@@ -53,6 +53,9 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
 
         listed = json.loads(ok(cli(platform, "--json", "ps")))
         assert [c["state"] for c in listed if c["name"] == name] == ["running"]
+        # --json anywhere on the line, as after the subcommand
+        listed = json.loads(ok(cli(platform, "ps", "--json")))
+        assert [c["state"] for c in listed if c["name"] == name] == ["running"]
         assert name in ok(cli(platform, "ps"))
 
         result = cli(platform, "exec", name, "--", "sh", "-c", "echo $MODE; exit 3")
@@ -62,6 +65,9 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
         assert " create " in shown and " start " in shown and " exec " in shown, shown
         kinds = [json.loads(line)["kind"] for line in
                  ok(cli(platform, "--json", "events", "--container", name)).splitlines()]
+        assert kinds[:2] == ["create", "start"], kinds
+        kinds = [json.loads(line)["kind"] for line in
+                 ok(cli(platform, "events", "--container", name, "--json")).splitlines()]
         assert kinds[:2] == ["create", "start"], kinds
 
         ok(cli(platform, "stop", name))
@@ -108,7 +114,7 @@ def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
 
         ok(cli(platform, "deploy", "scale", name, "3"))
         wait_until(lambda: len(running(platform, **label)) == 3, 60, "3 instances running")
-        listed = json.loads(ok(cli(platform, "--json", "deploy", "ls")))
+        listed = json.loads(ok(cli(platform, "deploy", "ls", "--json")))
         assert [d["replicas"] for d in listed if d["name"] == name] == [3]
 
         # the same manifest with another image: an update (a rollout to generation 2);

@@ -1,10 +1,15 @@
-"""The CLI's pure parts: option parsers, the error line, the rollout verdict."""
+"""The CLI's pure parts: option parsers, the error line, the rollout verdict; and how a
+command line is parsed (run against an address where nothing listens, so a line the parser
+accepts ends in "cannot reach", exit 1, and one it refuses in a usage error, exit 2)."""
 from __future__ import annotations
+
+import sys
 
 import pytest
 import requests
 
 from cli.client import describe_error
+from cli.commands import run_cli
 from cli.parse import ParseError, manifest, pairs, ports
 from cli.rollout import DONE, FAILED, WAIT, verdict
 
@@ -83,3 +88,22 @@ def test_rollout_verdict(deployment, generation, outcome):
 def test_a_replaced_generation_names_the_events_to_read():
     outcome, why = verdict(_deployment(generation=3), 2)
     assert outcome == FAILED and "harbormaster events --deployment web" in why
+
+
+def exit_of(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    """run_cli's exit code and stderr for ``harbormaster <argv>`` against 127.0.0.1:9."""
+    monkeypatch.setattr(sys, "argv", ["harbormaster", "--url", "http://127.0.0.1:9",
+                                      "--token", "x", *argv])
+    with pytest.raises(SystemExit) as ended:
+        run_cli()
+    return ended.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ("--json", "ps"), ("ps", "--json"), ("ps", "-a", "--json"), ("deploy", "ls", "--json"),
+    ("deploy", "--json", "ls"), ("events", "--json", "--kind", "die"),
+    ("scaling", "decisions", "--json"), ("tokens", "ls", "--json"), ("job", "3f2a", "--json"),
+])
+def test_json_is_accepted_anywhere_on_the_line(monkeypatch, capsys, argv):
+    code, err = exit_of(monkeypatch, capsys, *argv)
+    assert code == 1 and "cannot reach Harbormaster" in err, (code, err)
