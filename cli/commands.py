@@ -2,7 +2,8 @@
 
 Global options, the platform's status, containers, jobs and events live here; deployments,
 services and tokens in cli.resources. Every command exits 0 on success and 1 with one line
-on stderr otherwise; --json prints the API's answer as it is, for scripts.
+on stderr otherwise; --json (anywhere on the line) prints the API's answer as it is, for
+scripts.
 """
 from __future__ import annotations
 
@@ -19,28 +20,66 @@ from cli.client import CliError, Client, default_token, default_url
 from cli.parse import ParseError, pairs, ports
 
 
+#: where --json is recorded: Context.meta is one dict shared by every context of a line
+JSON_FLAG = "harbormaster.json"
+
+
 class Context:
-    def __init__(self, client: Client, as_json: bool):
+    def __init__(self, client: Client):
         self.client = client
-        self.json = as_json
+
+    @property
+    def json(self) -> bool:
+        """--json was given, wherever it stood on the line."""
+        return click.get_current_context().meta.get(JSON_FLAG, False)
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def _record_json(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        ctx.meta[JSON_FLAG] = True
+
+
+def _with_json(command: click.Command) -> None:
+    command.params.append(click.Option(["--json"], is_flag=True, expose_value=False,
+                                       callback=_record_json,
+                                       help="print the API's JSON answer"))
+
+
+class Command(click.Command):
+    """A subcommand that takes --json too (`harbormaster ps --json`), as docker and kubectl
+    take their output flags after the subcommand."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _with_json(self)
+
+
+class Group(click.Group):
+    """The main command and its groups (deploy, tokens, scaling): --json before or after
+    them, and every command under them a Command."""
+    command_class = Command
+    group_class = type  # subgroups are of this class too
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _with_json(self)
 
 
 def ref_path(ref: str) -> str:
     return quote(ref, safe="")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", default=None, help="API address [HARBORMASTER_URL; default: local config]")
 @click.option("--token", default=None,
               help="bearer token [HARBORMASTER_TOKEN; default: the local admin token file]")
-@click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
 @click.pass_context
-def main(ctx, url, token, as_json):
+def main(ctx, url, token):
     """Harbormaster: desired state, self-healing, scaling and discovery on Docker hosts."""
-    ctx.obj = Context(Client(url or default_url(), token or default_token()), as_json)
+    ctx.obj = Context(Client(url or default_url(), token or default_token()))
 
 
 @main.command()
