@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,17 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
                  ok(cli(platform, "events", "--container", name, "--json")).splitlines()]
         assert kinds[:2] == ["create", "start"], kinds
 
+        # --since as docker takes it: a duration back from now, or an RFC 3339 time
+        shown = ok(cli(platform, "events", "--container", name, "--since", "5m"))
+        assert " create " in shown and " start " in shown, shown
+        later = datetime.now(timezone.utc) + timedelta(seconds=1)
         ok(cli(platform, "stop", name))
         docker_c.reload()
         assert docker_c.status == "exited"
+        kinds = [json.loads(line)["kind"] for line in ok(cli(
+            platform, "events", "--container", name, "--since",
+            later.isoformat().replace("+00:00", "Z"), "--json")).splitlines()]
+        assert "create" not in kinds and "start" not in kinds, kinds
         ok(cli(platform, "rm", name))
         assert not platform.containers(**{"harbormaster.name": name})
     finally:

@@ -4,13 +4,14 @@ accepts ends in "cannot reach", exit 1, and one it refuses in a usage error, exi
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
 from cli.client import describe_error
 from cli.commands import run_cli
-from cli.parse import ParseError, manifest, pairs, ports
+from cli.parse import ParseError, manifest, pairs, ports, since
 from cli.rollout import DONE, FAILED, WAIT, verdict
 
 
@@ -107,3 +108,35 @@ def exit_of(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
 def test_json_is_accepted_anywhere_on_the_line(monkeypatch, capsys, argv):
     code, err = exit_of(monkeypatch, capsys, *argv)
     assert code == 1 and "cannot reach Harbormaster" in err, (code, err)
+
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+NEW_YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("5m", NOW - timedelta(minutes=5)),                     # Go durations, back from now
+    ("1h30m", NOW - timedelta(hours=1, minutes=30)),
+    ("1.5h", NOW - timedelta(hours=1.5)),
+    ("90s", NOW - timedelta(seconds=90)),
+    ("250ms", NOW - timedelta(milliseconds=250)),
+    ("2026-01-01T00:00:00Z", NEW_YEAR),                     # RFC 3339
+    ("2026-01-01T01:00:00+01:00", NEW_YEAR),
+    ("2026-01-01T00:00:00.500000Z", NEW_YEAR + timedelta(milliseconds=500)),
+    ("1767225600", NEW_YEAR),                               # Unix seconds, as docker
+    ("1767225600.25", NEW_YEAR + timedelta(milliseconds=250)),
+])
+def test_since_takes_durations_timestamps_and_unix_seconds(value, expected):
+    assert since(value, NOW) == expected
+
+
+def test_since_without_a_zone_is_local_time_as_in_docker():
+    assert since("2026-01-01T00:00:00", NOW) == datetime(2026, 1, 1).astimezone()
+    assert since("2026-01-01", NOW) == datetime(2026, 1, 1).astimezone()
+
+
+@pytest.mark.parametrize("bad", ["", "5 minutes", "yesterday", "-5m", "5x", "m", "1h30",
+                                 "2026-13-01"])
+def test_since_refuses_the_rest_with_examples(bad):
+    with pytest.raises(ParseError, match="10m"):
+        since(bad, NOW)
