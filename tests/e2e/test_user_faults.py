@@ -1,0 +1,99 @@
+"""What a user hit (issue 12's findings), each through the real processes and Docker.
+
+Every test here failed before its fix; each names the finding it covers.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import docker.errors
+import pytest
+import requests
+
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+HTTPD = "harbormaster/busybox-httpd"
+FAST = {"monitor": 0.5, "max_surge": 1, "max_unavailable": 0}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def ended(api, response: requests.Response, wait: float = 90) -> dict:
+    """The job a 202 (or a 200 after ?wait=) names, once it has ended, whatever its outcome."""
+    assert response.status_code in (200, 202), response.text
+    job = response.json()
+    deadline = time.monotonic() + wait
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"job {job['id']} did not end: {job}"
+        job = api.get(f"/api/jobs/{job['id']}", params={"wait": 10}).json()
+    return job
+
+
+def running_in_docker(platform, deployment: str) -> list:
+    return [c for c in platform.docker.api.containers(filters={"label": [
+        f"harbormaster.cluster={platform.cluster_id}",
+        f"harbormaster.deployment={deployment}"]}) if c["State"] == "running"]
+
+
+def delete_deployment(api, platform, name: str) -> None:
+    r = api.delete(f"/api/deployments/{name}", params={"wait": 60})
+    if r.status_code == 404:
+        return
+    assert ended(api, r)["status"] == "succeeded"
+    wait_until(lambda: api.get(f"/api/deployments/{name}").status_code == 404
+               and not platform.docker.api.containers(all=True, filters={"label": [
+                   f"harbormaster.cluster={platform.cluster_id}",
+                   f"harbormaster.deployment={name}"]}), 60, f"{name} gone")
+
+
+# --- 1. deleting and re-creating by the same name -----------------------------------------
+
+def test_a_deployment_deleted_and_created_again_by_name(api, platform):
+    name = unique("again")
+    body = {"name": name, "image": HTTPD, "replicas": 1, "update": FAST}
+    for round_ in (1, 2):
+        r = api.post("/api/deployments", json=body, params={"wait": 60})
+        assert r.status_code in (200, 202), f"round {round_}: {r.status_code} {r.text}"
+        assert ended(api, r)["status"] == "succeeded"
+        wait_until(lambda: len(running_in_docker(platform, name)) == 1, 30, "one instance")
+        history = api.get(f"/api/deployments/{name}/history").json()["items"]
+        assert [h["generation"] for h in history] == [1], history
+        delete_deployment(api, platform, name)
+
+
+def test_a_container_removed_and_created_again_by_name(api, platform):
+    name = unique("again-c")
+    for round_ in (1, 2):
+        r = api.post("/api/containers", json={"image": HTTPD, "name": name},
+                     params={"wait": 60})
+        assert r.status_code in (200, 202), f"round {round_}: {r.status_code} {r.text}"
+        job = ended(api, r)
+        assert job["status"] == "succeeded", job
+        assert platform.docker.containers.get(name).status == "running"
+        removed = ended(api, api.delete(f"/api/containers/{name}", params={"force": "true",
+                                                                          "wait": 60}))
+        assert removed["status"] == "succeeded", removed
+        assert api.get(f"/api/containers/{name}").status_code == 404
+
+
+def test_the_seed_routes_start_delete_and_start_again(api, platform):
+    image = f"{HTTPD}:v2"
+    for round_ in (1, 2):
+        r = api.post(f"/containers/{image}/start", json={"count": 1})
+        assert r.status_code == 200, f"round {round_}: {r.status_code} {r.text}"
+        (started,) = r.json()["started"]
+        assert platform.docker.containers.get(started).status == "running"
+        r = api.delete(f"/containers/{started}")
+        assert r.status_code == 200, f"round {round_}: {r.text}"
+    delete_deployment(api, platform, "legacy-harbormaster-busybox-httpd-v2")
+    # and once more after the whole deployment went
+    r = api.post(f"/containers/{image}/start", json={"count": 1})
+    assert r.status_code == 200, r.text
+    delete_deployment(api, platform, "legacy-harbormaster-busybox-httpd-v2")
+
+
