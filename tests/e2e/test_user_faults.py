@@ -97,3 +97,38 @@ def test_the_seed_routes_start_delete_and_start_again(api, platform):
     delete_deployment(api, platform, "legacy-harbormaster-busybox-httpd-v2")
 
 
+# --- 3. Idempotency-Key scoped to the request ----------------------------------------------
+
+def test_idempotency_key_replays_the_first_answer_and_refuses_reuse(api, platform):
+    name = unique("idem")
+    ended(api, api.post("/api/deployments", json={"name": name, "image": HTTPD, "replicas": 1,
+                                                  "update": FAST}, params={"wait": 60}))
+    key = uuid.uuid4().hex
+    patch = {"image": f"{HTTPD}:v2", "resources": {"cpus": "0.25", "memory": "48m"}}
+    first = api.patch(f"/api/deployments/{name}", json=patch, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    replay = api.patch(f"/api/deployments/{name}", json=patch, headers={"Idempotency-Key": key})
+    assert replay.status_code == first.status_code
+    assert replay.json() == first.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert ended(api, first)["status"] == "succeeded"
+
+    def applied():
+        live = running_in_docker(platform, name)
+        if len(live) != 1 or live[0]["Labels"]["harbormaster.generation"] != "2":
+            return False
+        host = platform.docker.api.inspect_container(live[0]["Id"])["HostConfig"]
+        return host["NanoCpus"] == 250_000_000 and host["Memory"] == 48 * 1024 * 1024
+    wait_until(applied, 60, "generation 2 runs with the patched resources (docker inspect)")
+
+    other_body = api.patch(f"/api/deployments/{name}", json={"replicas": 2},
+                           headers={"Idempotency-Key": key})
+    assert other_body.status_code == 422, other_body.text
+    assert "Idempotency-Key" in other_body.text
+    other_route = api.post(f"/api/deployments/{name}/scale", json={"replicas": 2},
+                           headers={"Idempotency-Key": key})
+    assert other_route.status_code == 422, other_route.text
+    delete_deployment(api, platform, name)
+
+
