@@ -132,3 +132,25 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_reuse(api, platfor
     delete_deployment(api, platform, name)
 
 
+# --- 4. command checks honour their timeout --------------------------------------------------
+
+def test_a_hanging_command_check_fails_at_its_timeout(api, platform):
+    name = unique("hang")
+    r = api.post("/api/deployments", params={"wait": 60}, json={
+        "name": name, "image": HTTPD, "replicas": 1, "update": FAST,
+        "restart": {"backoff_initial": 60, "backoff_max": 60},
+        "health_check": {"type": "command", "command": ["sleep", "60"], "interval": 1,
+                         "timeout": 1, "unhealthy_threshold": 2}})
+    assert r.status_code in (200, 202), r.text
+    started = time.monotonic()
+    events = wait_until(lambda: api.get("/api/events", params={
+        "deployment": name, "kind": "health_status"}).json()["items"], 40,
+        "a health verdict from the hanging check")
+    print(f"first verdict after {time.monotonic() - started:.1f}s: {events[0]['detail']}")
+    unhealthy = wait_until(lambda: [e for e in api.get("/api/events", params={
+        "deployment": name, "kind": "health_status"}).json()["items"]
+        if e["detail"]["health"] == "unhealthy"], 40, "unhealthy from timeouts")
+    assert "timed out" in (unhealthy[0]["detail"].get("error") or ""), unhealthy[0]
+    delete_deployment(api, platform, name)
+
+
