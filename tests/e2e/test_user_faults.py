@@ -154,3 +154,27 @@ def test_a_hanging_command_check_fails_at_its_timeout(api, platform):
     delete_deployment(api, platform, name)
 
 
+# --- 5. one memory rule for every screen -------------------------------------------------------
+
+def test_the_stats_route_and_the_health_snapshots_agree_on_memory(api, platform):
+    name = unique("cache")
+    r = api.post("/api/containers", params={"wait": 60}, json={
+        "image": HTTPD, "name": name, "command": ["sh", "-c",
+            "dd if=/dev/zero of=/big bs=1M count=48 2>/dev/null; cat /big >/dev/null; "
+            "cat /big >/dev/null; exec sleep 3600"]})
+    job = ended(api, r)
+    assert job["status"] == "succeeded", job
+
+    def snapshot():
+        rows = platform.sql("SELECT memory_bytes FROM health_snapshots WHERE container = %s"
+                            " AND running ORDER BY at DESC LIMIT 1", (name,))
+        return rows and rows[0][0]
+    wait_until(lambda: (snapshot() or 0) > 0, 30, "a health snapshot")
+    stats = api.get(f"/api/containers/{name}/stats")
+    assert stats.status_code == 200, stats.text
+    from_stats, from_snapshot = stats.json()["memory_bytes"], snapshot()
+    print(f"stats route {from_stats} B, snapshot {from_snapshot} B")
+    assert abs(from_stats - from_snapshot) <= 8 * 1024 * 1024
+    ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
+
+
