@@ -178,3 +178,22 @@ def test_the_stats_route_and_the_health_snapshots_agree_on_memory(api, platform)
     ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
+# --- 6. the seed's instance health reads the stored classification ------------------------------
+
+def test_the_seed_instance_health_reads_the_stored_classification(api, platform):
+    name = unique("classified")
+    job = ended(api, api.post("/api/containers", json={"image": HTTPD, "name": name},
+                              params={"wait": 60}))
+    assert job["status"] == "succeeded", job
+    # the sweep's classification (made with the configured thresholds) is the one shown: a
+    # stored verdict that the default thresholds would not give must come back as it is
+    platform.sql("INSERT INTO health_snapshots (at, container, node, running, cpu_percent,"
+                 " memory_percent, status, source) VALUES (now() + interval '1 hour', %s,"
+                 " 'local', true, 5, 5, 'critical', 'cgroup')", (name,))
+    r = api.get(f"/containers/instances/{job['result']['container_id']}/health")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "critical", r.json()
+    platform.sql("DELETE FROM health_snapshots WHERE container = %s", (name,))
+    ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
+
+
