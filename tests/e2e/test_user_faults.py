@@ -197,3 +197,25 @@ def test_the_seed_instance_health_reads_the_stored_classification(api, platform)
     ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
+# --- 7. a permanent error fails the job -----------------------------------------------------------
+
+def test_a_missing_image_fails_the_job_and_recovers_when_it_appears(api, platform):
+    name = unique("noimg")
+    repo = f"harbormaster/missing-{uuid.uuid4().hex[:6]}"
+    r = api.post("/api/deployments", params={"wait": 60}, json={
+        "name": name, "image": f"{repo}:v9", "replicas": 3, "update": FAST})
+    assert r.status_code == 200, r.text          # the wait ended with the job
+    job = r.json()
+    assert job["status"] == "failed", job
+    assert "0 of 3 created" in job["error"] and f"{repo}:v9" in job["error"], job["error"]
+    dep = api.get(f"/api/deployments/{name}").json()
+    assert dep["status"]["state"] == "degraded" and repo in dep["status"]["reason"], dep
+    platform.docker.images.get(HTTPD).tag(repo, "v9")
+    try:
+        wait_until(lambda: len(running_in_docker(platform, name)) == 3, 60,
+                   "3 instances once the image exists")
+    finally:
+        delete_deployment(api, platform, name)
+        platform.docker.images.remove(f"{repo}:v9")
+
+
