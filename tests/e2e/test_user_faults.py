@@ -219,3 +219,30 @@ def test_a_missing_image_fails_the_job_and_recovers_when_it_appears(api, platfor
         platform.docker.images.remove(f"{repo}:v9")
 
 
+# --- 8. replica bounds: unset means 0..the server's cap -------------------------------------------
+
+def test_unset_bounds_allow_zero_and_more_than_ten_up_to_the_cap(api, platform):
+    name = unique("bounds")
+    job = ended(api, api.post("/api/deployments", json={
+        "name": name, "image": HTTPD, "replicas": 1, "update": FAST}, params={"wait": 60}))
+    assert job["status"] == "succeeded", job
+    dep = api.get(f"/api/deployments/{name}").json()
+    assert dep["min_replicas"] is None and dep["max_replicas"] is None, dep
+    zero = api.post(f"/api/deployments/{name}/scale", json={"replicas": 0}, params={"wait": 60})
+    assert zero.status_code in (200, 202), zero.text
+    assert ended(api, zero)["status"] == "succeeded"
+    assert not running_in_docker(platform, name)
+    twelve = api.post(f"/api/deployments/{name}/scale", json={"replicas": 12})
+    assert twelve.status_code == 202, twelve.text
+    assert ended(api, twelve)["status"] == "succeeded"
+    too_many = api.post(f"/api/deployments/{name}/scale", json={"replicas": 1001})
+    assert too_many.status_code == 422 and "1000" in too_many.text, too_many.text
+    # bounds a user sets stay enforced
+    bounded = api.patch(f"/api/deployments/{name}", json={"replicas": 2, "min_replicas": 1,
+                                                          "max_replicas": 3})
+    assert ended(api, bounded)["status"] == "succeeded"
+    refused = api.post(f"/api/deployments/{name}/scale", json={"replicas": 4})
+    assert refused.status_code == 422 and "1..3" in refused.text, refused.text
+    delete_deployment(api, platform, name)
+
+
