@@ -246,3 +246,21 @@ def test_unset_bounds_allow_zero_and_more_than_ten_up_to_the_cap(api, platform):
     delete_deployment(api, platform, name)
 
 
+# --- 10. the exit image honours EXIT_CODE -------------------------------------------------------
+
+def test_the_exit_image_exits_with_the_code_asked_for(api, platform):
+    name = unique("exit")
+    job = ended(api, api.post("/api/containers", json={
+        "image": "harbormaster/busybox-exit", "name": name, "env": {"EXIT_CODE": "3"}},
+        params={"wait": 60}))
+    assert job["status"] == "succeeded", job
+
+    def exited():
+        state = platform.docker.api.inspect_container(name)["State"]
+        return state if state["Status"] == "exited" else None
+    state = wait_until(exited, 30, "the container exited")
+    assert state["ExitCode"] == 3, state
+    assert "exiting with 3" in platform.docker.api.logs(name).decode()
+    ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
+
+
