@@ -264,3 +264,12 @@ def test_the_exit_image_exits_with_the_code_asked_for(api, platform):
     ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
+# --- 11. a fixed host port cannot serve two replicas on one engine -------------------------------
+
+def test_a_fixed_host_port_with_two_replicas_is_refused_at_the_request(api):
+    r = api.post("/api/deployments", json={"name": unique("fixed"), "image": HTTPD,
+                                           "replicas": 2, "ports": {"80/tcp": 18080}})
+    assert r.status_code == 422, r.text
+    assert "18080" in r.json()["detail"], r.json()
+
+
