@@ -273,3 +273,23 @@ def test_a_fixed_host_port_with_two_replicas_is_refused_at_the_request(api):
     assert "18080" in r.json()["detail"], r.json()
 
 
+# --- 12. instances report their limits and count in what is reserved ---------------------------
+
+def test_instances_report_their_limits_and_count_as_reserved(api, platform):
+    name = unique("limits")
+    before = api.get("/api/containers/usage/summary").json()
+    job = ended(api, api.post("/api/deployments", params={"wait": 60}, json={
+        "name": name, "image": HTTPD, "replicas": 2, "update": FAST,
+        "resources": {"cpus": "0.25", "memory": "32m"}}))
+    assert job["status"] == "succeeded", job
+    instances = api.get(f"/api/deployments/{name}").json()["instances"]
+    assert len(instances) == 2
+    for inst in instances:
+        assert inst["resources"]["cpus"] == 0.25, inst
+        assert inst["resources"]["memory"] == 32 * 1024 * 1024, inst
+    after = api.get("/api/containers/usage/summary").json()
+    assert round(after["reserved_cpus"] - before["reserved_cpus"], 3) == 0.5, (before, after)
+    assert after["reserved_memory_bytes"] - before["reserved_memory_bytes"] == 64 * 1024 * 1024
+    delete_deployment(api, platform, name)
+
+
