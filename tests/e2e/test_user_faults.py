@@ -293,3 +293,15 @@ def test_instances_report_their_limits_and_count_as_reserved(api, platform):
     delete_deployment(api, platform, name)
 
 
+# --- a JSON body without Content-Type ---------------------------------------------------------
+
+def test_a_json_body_without_content_type_is_understood_or_explained(api, platform):
+    name = unique("noct")
+    r = api.post("/api/containers", data=json.dumps({"image": HTTPD, "name": name}),
+                 params={"wait": 60})
+    assert r.status_code in (200, 202), r.text
+    assert ended(api, r)["status"] == "succeeded"
+    ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
+    garbled = api.post("/api/containers", data="image=busybox")
+    assert garbled.status_code in (400, 415), garbled.text
+    assert "Content-Type: application/json" in garbled.json()["detail"]
