@@ -17,7 +17,7 @@ import click
 
 from cli import output
 from cli.client import CliError, Client, default_token, default_url
-from cli.parse import ParseError, pairs, ports
+from cli.parse import ParseError, pairs, ports, since as parse_since
 
 
 #: where --json is recorded: Context.meta is one dict shared by every context of a line
@@ -250,12 +250,13 @@ def job(c: Context, job_id, wait):
 @click.option("--deployment", default=None)
 @click.option("--container", default=None)
 @click.option("--kind", default=None, help="e.g. die, backoff, high_cpu")
-@click.option("--since", default=None, help="ISO-8601 time [default: 10 minutes ago]")
+@click.option("--since", default="10m", show_default=True,
+              help="a duration back from now (10m, 1h30m), an RFC 3339 time or Unix seconds")
 @click.option("-f", "--follow", is_flag=True, help="keep printing new events (Ctrl-C stops)")
 @pass_ctx
 def events(c: Context, deployment, container, kind, since, follow):
     """What happened: lifecycle, self-healing, alerts, scaling (oldest first)."""
-    since = since or datetime.fromtimestamp(time.time() - 600, timezone.utc).isoformat()
+    since = parse_since(since, datetime.now(timezone.utc)).isoformat()
     params = {k: v for k, v in (("deployment", deployment), ("container", container),
                                 ("kind", kind), ("since", since)) if v}
     cursor = None

@@ -1,7 +1,10 @@
-"""Pure parsers for the CLI's options (no I/O): KEY=VALUE pairs, port specs, manifests."""
+"""Pure parsers for the CLI's options (no I/O): KEY=VALUE pairs, port specs, --since times,
+manifests."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta, timezone
 
 import yaml
 
@@ -43,6 +46,31 @@ def ports(values: tuple[str, ...] | list[str]) -> dict[str, int | None]:
             raise ParseError(f"port {value!r}: host port {host!r} is not a port number")
         out[f"{int(number)}/{proto}"] = int(host) if host is not None else None
     return out
+
+
+# Go's time.ParseDuration, which docker's --since takes: a sequence of numbers with units
+GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+            "h": 3600.0}
+UNIX_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def since(value: str, now: datetime) -> datetime:
+    """docker's --since: a Go duration back from ``now`` (10m, 1h30m, 250ms), an RFC 3339 or
+    ISO 8601 time (local time when it names no zone, as docker does), or Unix seconds."""
+    text = value.strip()
+    if GO_DURATION.fullmatch(text):
+        seconds = sum(float(number) * GO_UNITS[unit] for number, unit in GO_PART.findall(text))
+        return now - timedelta(seconds=seconds)
+    if UNIX_SECONDS.fullmatch(text):
+        return datetime.fromtimestamp(float(text), timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParseError(f"since {value!r}: not a duration like 10m or 1h30m, a time like "
+                         "2026-01-02T15:04:05Z, or Unix seconds") from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def document(text: str, source: str, key: str = "name") -> dict:

@@ -3,6 +3,7 @@ with their reasons. `scaling apply -f policy.yaml` creates the deployment's poli
 replaces it (PUT), the way `deploy apply` treats deployments."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import click
 from cli import output
 from cli.commands import Context, main, pass_ctx, ref_path
 from cli.client import CliError
-from cli.parse import document
+from cli.parse import document, since as parse_since
 
 
 @main.group()
@@ -79,11 +80,14 @@ def remove_policy(c: Context, deployment):
 
 @scaling.command()
 @click.option("--deployment", default=None)
-@click.option("--since", default=None, help="ISO-8601 time")
+@click.option("--since", default=None,
+              help="a duration back from now (10m, 1h30m), an RFC 3339 time or Unix seconds")
 @click.option("-n", "--limit", type=int, default=20, show_default=True)
 @pass_ctx
 def decisions(c: Context, deployment, since, limit):
     """What the autoscaler decided and why, including the evaluations that kept the count."""
+    if since:
+        since = parse_since(since, datetime.now(timezone.utc)).isoformat()
     items = c.client.get("/api/scaling/decisions", params={
         k: v for k, v in (("deployment", deployment), ("since", since), ("limit", limit)) if v
     })["items"]

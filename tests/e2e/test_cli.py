@@ -202,7 +202,7 @@ def test_scaling_apply_decisions_and_rm(platform, api, tmp_path):
         wait_until(lambda: api.get(f"/api/deployments/{name}").json()["replicas"] == 4, 30,
                    "scaled out to 4")
         made = json.loads(ok(cli(platform, "--json", "scaling", "decisions", "--deployment",
-                                 name)))
+                                 name, "--since", "10m")))
         assert any(d["applied"] and "ceil(350/100) = 4" in d["reason"] for d in made), made
         assert "ceil(350/100) = 4" in ok(cli(platform, "scaling", "decisions", "--deployment",
                                              name))
