@@ -169,6 +169,28 @@ def test_errors_are_one_line_with_exit_code_1(platform):
     assert unreachable.returncode == 1 and "cannot reach Harbormaster" in unreachable.stderr
 
 
+def test_endpoints_without_an_answer_exit_1_saying_why(platform, api):
+    nosuch = unique("nosuch")
+    for args in (("endpoints", nosuch), ("endpoints", nosuch, "--all"),
+                 ("endpoints", nosuch, "--json")):
+        missing = cli(platform, *args)
+        assert missing.returncode == 1 and missing.stdout == "", (args, missing)
+        assert f"no endpoints registered for service {nosuch}" in missing.stderr, missing
+    # registered but not healthy: a ttl check that is never renewed goes critical
+    name = unique("clittl")
+    endpoint = api.post("/api/services/register", json={
+        "name": name, "address": "127.0.0.1", "port": 9, "check": {"type": "ttl", "ttl": 1}})
+    assert endpoint.status_code == 201, endpoint.text
+    try:
+        unhealthy = wait_until(lambda: (lambda r: r if r.returncode == 1 else None)(
+            cli(platform, "endpoints", name)), 60, "the ttl endpoint to go critical")
+        assert f"service {name}: 1 endpoint registered, none healthy" in unhealthy.stderr, \
+            unhealthy
+        assert ok(cli(platform, "endpoints", name, "--all")).split() == ["127.0.0.1:9"]
+    finally:
+        api.delete(f"/api/services/{endpoint.json()['id']}")
+
+
 def test_tokens_create_use_and_revoke(platform):
     name = unique("clitok")
     created = cli(platform, "tokens", "create", name, "--role", "viewer", "--expires-in", "1h")
