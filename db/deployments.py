@@ -113,9 +113,15 @@ def mark_deleting(name: str, conn) -> dict | None:
 
 
 def delete_row(name: str) -> None:
+    """The deployment is gone: so is every record that belongs to it, so the name can be
+    used again. History (events, scaling decisions) stays."""
     with pool.connection() as conn:
-        conn.execute("DELETE FROM deployments WHERE name = %s AND deleting", (name,))
-        conn.execute("DELETE FROM slot_backoff WHERE deployment = %s", (name,))
+        if conn.execute("DELETE FROM deployments WHERE name = %s AND deleting RETURNING name",
+                        (name,)).fetchone() is None:
+            return
+        for table in ("deployment_revisions", "slot_backoff", "scaling_policies",
+                      "custom_metrics"):
+            conn.execute(f"DELETE FROM {table} WHERE deployment = %s", (name,))
         conn.execute("DELETE FROM secrets WHERE owner = %s", (secret_owner(name),))
 
 
