@@ -159,9 +159,20 @@ def services(c: Context, healthy):
 @click.option("--all", "show_all", is_flag=True, help="also endpoints that are not healthy")
 @pass_ctx
 def endpoints(c: Context, service, show_all):
-    """A service's endpoints as a client would look them up (healthy ones by default)."""
-    answer = c.client.get(f"/api/services/{ref_path(service)}/endpoints",
-                          params=None if show_all else {"healthy": "true"})
+    """A service's endpoints as a client would look them up (healthy ones by default);
+    exits 1 saying why when there is none to give."""
+    path = f"/api/services/{ref_path(service)}/endpoints"
+    answer = c.client.get(path, params=None if show_all else {"healthy": "true"})
+    if not answer["endpoints"]:
+        # the API answers an empty list for an unknown name too (a blocking query may wait
+        # for a service to appear), so tell "none registered" from "none healthy" here
+        registered = answer if show_all else c.client.get(path)
+        count = len(registered["endpoints"])
+        if not count:
+            raise CliError(f"no endpoints registered for service {service} "
+                           "(`harbormaster services` lists what is registered)")
+        raise CliError(f"service {service}: {count} endpoint{'s' if count > 1 else ''} "
+                       "registered, none healthy (--all lists them)")
     if c.json:
         return output.emit_json(answer)
     for e in answer["endpoints"]:
