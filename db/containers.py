@@ -103,6 +103,10 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
     """
     name, docker_id, labels = f["name"], f["docker_id"], f["labels"]
     with pool.connection() as conn:
+        # Two passes may record one new container at once: FOR UPDATE cannot lock a row that
+        # does not exist yet, and ON CONFLICT (name) does not cover the docker_id key, so the
+        # second insert would fail on it. One lock per name serialises them.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"container:{name}",))
         before = conn.execute("SELECT state, docker_id FROM containers WHERE name = %s FOR UPDATE",
                               (name,)).fetchone()
         row = conn.execute(
