@@ -42,7 +42,8 @@ def running(platform, **labels) -> list:
 def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
     name = unique("cli")
     try:
-        out = ok(cli(platform, "run", HTTPD, "--name", name, "-p", "80", "-e", "MODE=cli",
+        # -d as docker users type it (run returns once the container runs anyway)
+        out = ok(cli(platform, "run", "-d", HTTPD, "--name", name, "-p", "80", "-e", "MODE=cli",
                      "-l", "team=cli", "--memory", "64m", "--", "sh", "-c",
                      "echo hello-cli; exec httpd -f -p 80 -h /www"))
         port = api.get(f"/api/containers/{name}").json()["ports"]["80/tcp"]
@@ -61,6 +62,11 @@ def test_run_ps_exec_logs_stop_rm_a_container(platform, api):
 
         result = cli(platform, "exec", name, "--", "sh", "-c", "echo $MODE; exit 3")
         assert result.returncode == 3 and result.stdout.strip() == "cli", result
+        # options after the container are the command's, as with docker exec
+        assert ok(cli(platform, "exec", name, "echo", "-h", "--json")) == "-h --json\n"
+        interactive = cli(platform, "exec", "-it", name, "sh")
+        assert interactive.returncode == 2 and "not offered yet" in interactive.stderr, \
+            interactive
         assert "hello-cli" in ok(cli(platform, "logs", name, "--tail", "20"))
         shown = ok(cli(platform, "events", "--container", name))
         assert " create " in shown and " start " in shown and " exec " in shown, shown

@@ -140,3 +140,30 @@ def test_since_without_a_zone_is_local_time_as_in_docker():
 def test_since_refuses_the_rest_with_examples(bad):
     with pytest.raises(ParseError, match="10m"):
         since(bad, NOW)
+
+
+@pytest.mark.parametrize("argv", [
+    ("exec", "-it", "web-1", "sh"), ("exec", "-i", "web-1", "sh"),
+    ("exec", "--tty", "web-1", "sh"), ("run", "-it", "busybox", "sh"),
+    ("run", "-itd", "busybox", "sh"),
+])
+def test_an_interactive_session_is_refused_as_a_usage_error(monkeypatch, capsys, argv):
+    code, err = exit_of(monkeypatch, capsys, *argv)
+    assert code == 2 and "interactive session (-i/-t) is not offered yet" in err, (code, err)
+    assert "Usage: harbormaster" in err, err
+
+
+def test_an_unknown_option_before_the_image_is_a_usage_error(monkeypatch, capsys):
+    code, err = exit_of(monkeypatch, capsys, "run", "--rm", "busybox")
+    assert code == 2 and "--rm" in err, (code, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ("exec", "web-1", "grep", "-i", "x", "/etc/passwd"),   # -i is grep's, after the container
+    ("exec", "web-1", "ls", "-h"),                         # and -h is not our help
+    ("exec", "web-1", "--", "ls", "-l"),
+    ("run", "-d", "--name", "web-1", "-p", "80", "busybox", "sh", "-c", "true"),
+])
+def test_what_follows_the_container_is_its_command(monkeypatch, capsys, argv):
+    code, err = exit_of(monkeypatch, capsys, *argv)
+    assert code == 1 and "cannot reach Harbormaster" in err, (code, err)
