@@ -127,9 +127,25 @@ def ps(c: Context, show_all, deployment):
                               output.ago(i.get("started_at"))])
 
 
+NO_INTERACTIVE = ("an interactive session (-i/-t) is not offered yet: give the command to "
+                  "run, e.g. harbormaster exec web-1 -- sh -c 'ls /www'")
+
+
+def refuse_option(word: str) -> None:
+    """A usage error for an option click let through as a positional (run keeps unknown
+    options for the container's command, so one before the image lands there)."""
+    letters = set(word.lstrip("-"))
+    interactive = word in ("--interactive", "--tty") or (
+        not word.startswith("--") and letters & {"i", "t"} and letters <= {"i", "t", "d"})
+    raise click.UsageError(NO_INTERACTIVE if interactive else f"no such option: {word}",
+                           ctx=click.get_current_context())
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-d", "--detach", is_flag=True, expose_value=False,
+              help="accepted as docker takes it: run always returns once the container runs")
 @click.option("--name", default=None, help="container name (default: generated)")
 @click.option("-p", "--publish", multiple=True, help="80, 80/udp or HOST:80 (on 127.0.0.1)")
 @click.option("-e", "--env", multiple=True, help="KEY=VALUE")
@@ -143,6 +159,8 @@ def ps(c: Context, show_all, deployment):
 def run(c: Context, image, command, name, publish, env, secret_env, label, cpus, memory,
         restart_policy):
     """Create and start a standalone container (not replaced when it dies)."""
+    if image.startswith("-"):
+        refuse_option(image)
     body = {"image": image, "env": pairs(env, "env"), "secret_env": pairs(secret_env, "env"),
             "labels": pairs(label, "label"), "ports": ports(publish)}
     if name:
@@ -201,12 +219,23 @@ def logs(c: Context, ref, tail):
     sys.stdout.write(answer.get("logs", ""))
 
 
-@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+# options go before the container, as with docker exec: what follows it is the command's
+# (`exec web-1 grep -i x f` passes -i to grep)
+@main.command(name="exec", context_settings={"allow_interspersed_args": False})
 @click.argument("ref")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-i", "--interactive", is_flag=True, help="not offered yet (a usage error)")
+@click.option("-t", "--tty", is_flag=True, help="not offered yet (a usage error)")
 @pass_ctx
-def exec_(c: Context, ref, command):
+def exec_(c: Context, ref, command, interactive, tty):
     """Run a command in a container; exits with the command's exit code."""
+    if interactive or tty:
+        raise click.UsageError(NO_INTERACTIVE, ctx=click.get_current_context())
+    if command[0] == "--":  # `exec web-1 -- cmd`: the separator is not part of the command
+        command = command[1:]
+    if not command:
+        raise click.UsageError("give the command to run after the container",
+                               ctx=click.get_current_context())
     answer = c.client.request("POST", f"/api/containers/{ref_path(ref)}/exec",
                               json={"command": list(command)}).json()
     if answer.get("status") in ("queued", "running"):  # the read outlived the server's wait
