@@ -14,34 +14,16 @@ COLUMNS = ("id, kind, target, status, queue, actor, progress, result, error, att
 
 
 def create(kind: str, target: str, actor: str, queue: str, args: dict,
-           requested_by: str | None, idempotency_key: str | None = None,
-           conn=None) -> tuple[dict, bool]:
-    """Insert a queued job; with an idempotency key already used, return the original.
-
-    Returns (job, created). ``conn`` lets the caller write desired state in the same
-    transaction.
-    """
-    sql = (f"INSERT INTO jobs (kind, target, actor, queue, args, requested_by, idempotency_key)"
-           f" VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING {COLUMNS}")
-    params = (kind, target, actor, queue, Jsonb(args), requested_by, idempotency_key)
-
-    def run(c):
-        row = c.execute(sql, params).fetchone()
-        if row is not None:
-            return row, True
-        existing = c.execute(f"SELECT {COLUMNS} FROM jobs WHERE requested_by IS NOT DISTINCT FROM %s"
-                             " AND idempotency_key = %s", (requested_by, idempotency_key)).fetchone()
-        return existing, False
-
+           requested_by: str | None, conn=None) -> dict:
+    """Insert a queued job; ``conn`` lets the caller write desired state in the same
+    transaction."""
+    sql = (f"INSERT INTO jobs (kind, target, actor, queue, args, requested_by)"
+           f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}")
+    params = (kind, target, actor, queue, Jsonb(args), requested_by)
     if conn is not None:
-        return run(conn)
+        return conn.execute(sql, params).fetchone()
     with pool.connection() as c:
-        return run(c)
-
-
-def find_by_idempotency_key(requested_by: str | None, key: str) -> dict | None:
-    return pool.fetchone(f"SELECT {COLUMNS} FROM jobs WHERE requested_by IS NOT DISTINCT FROM %s"
-                         " AND idempotency_key = %s", (requested_by, key))
+        return c.execute(sql, params).fetchone()
 
 
 def get(job_id: str) -> dict | None:

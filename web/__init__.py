@@ -12,7 +12,7 @@ from flask import request
 from flask_openapi3 import Info, OpenAPI
 
 import config
-from web import auth, errors, limits, metrics
+from web import auth, errors, idempotency, limits, metrics
 
 
 def has_nul(value) -> bool:
@@ -39,6 +39,7 @@ def create_app() -> OpenAPI:
     # authentication first: the rate limiter keys on the caller it sets
     app.before_request(auth.authenticate)
     limits.build(app)
+    idempotency.install(app)  # after authentication: a key belongs to a token
 
     @app.before_request
     def _reject_malformed_json():
@@ -56,9 +57,9 @@ def create_app() -> OpenAPI:
                                       fields={"body": "contains NUL"})
 
     from web import (audit_api, containers_api, deployments_api, events_api, health_api,
-                     jobs_api, legacy_api, scaling_api, services_api, tokens_api)
+                     jobs_api, legacy_api, scaling_api, services_api, summary_api, tokens_api)
     for module in (health_api, jobs_api, containers_api, deployments_api, events_api,
-                   tokens_api, audit_api):
+                   tokens_api, audit_api, summary_api):
         app.register_api(module.bp)
     app.register_api(deployments_api.containers_bp)
     app.register_api(health_api.api_bp)

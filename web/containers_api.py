@@ -52,7 +52,7 @@ def lookup(ref: str) -> dict:
 def container_job(kind: str, actor: str, row: dict, args: dict | None = None,
                   wait: str | None = None):
     dispatch.require_docker(row["node"])
-    job, _ = dispatch.submit(kind, f"containers/{row['name']}", actor,
+    job = dispatch.submit(kind, f"containers/{row['name']}", actor,
                              {"name": row["name"], **(args or {})}, node=row["node"])
     return dispatch.accepted(job, wait)
 
@@ -79,7 +79,7 @@ def create_container(body: ContainerCreate, query: WaitQuery):
             raise ApiError(409, f"a container named {name!r} already exists")
         secrets.put(name, body.secret_env, conn)
 
-    job, _ = dispatch.submit("create_container", f"containers/{name}",
+    job = dispatch.submit("create_container", f"containers/{name}",
                              messages.CREATE_CONTAINER, {"name": name}, node=node, write=write)
     return dispatch.accepted(job, query.wait)
 
@@ -200,7 +200,7 @@ def container_logs(path: ContainerPath, query: LogsQuery):
     """The container's logs (a job, awaited)."""
     row = lookup(path.ref)
     dispatch.require_docker(row["node"])
-    job, _ = dispatch.submit("read_container_logs", f"containers/{row['name']}",
+    job = dispatch.submit("read_container_logs", f"containers/{row['name']}",
                              messages.READ_CONTAINER_LOGS,
                              {"name": row["name"], "tail": query.tail,
                               "timestamps": query.timestamps, "since": query.since},
@@ -213,7 +213,7 @@ def exec_container(path: ContainerPath, body: ExecBody, query: WaitQuery):
     """Run a command in the container: its exit code and output (a job, awaited)."""
     row = lookup(path.ref)
     dispatch.require_docker(row["node"])
-    job, _ = dispatch.submit("exec_in_container", f"containers/{row['name']}",
+    job = dispatch.submit("exec_in_container", f"containers/{row['name']}",
                              messages.EXEC_IN_CONTAINER,
                              {"name": row["name"], "command": body.command}, node=row["node"])
     return dispatch.read_result(job, dispatch.wait_seconds(query.wait, READ_WAIT))
@@ -224,7 +224,7 @@ def container_stats(path: ContainerPath, query: WaitQuery):
     """Live resource figures from the Engine API (a job, awaited)."""
     row = lookup(path.ref)
     dispatch.require_docker(row["node"])
-    job, _ = dispatch.submit("read_container_stats", f"containers/{row['name']}",
+    job = dispatch.submit("read_container_stats", f"containers/{row['name']}",
                              messages.READ_CONTAINER_STATS, {"name": row["name"]},
                              node=row["node"])
     return dispatch.read_result(job, dispatch.wait_seconds(query.wait, READ_WAIT))

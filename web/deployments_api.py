@@ -110,7 +110,7 @@ def submit_reconcile(name: str, node: str, kind: str, write=None,
     automatic rollback during the job moves ``generation`` past it).
     """
     dispatch.require_docker(node)
-    job, _ = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
+    job = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
                              {"deployment": name}, node=node, write=write,
                              args_after_write=lambda: dict(requested or {}))
     return job
@@ -252,7 +252,7 @@ def scale(dep: dict, replicas: int, wait: str | None):
 
     # the version is assigned in the job's own transaction: write it into the job's args
     dispatch.require_docker(dep["node"])
-    job, _ = dispatch.submit("scale_deployment", f"deployments/{dep['name']}",
+    job = dispatch.submit("scale_deployment", f"deployments/{dep['name']}",
                              messages.RECONCILE_DEPLOYMENT,
                              {"deployment": dep["name"], "replicas": replicas},
                              node=dep["node"], write=write,

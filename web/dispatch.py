@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import request
-
 import config
 from db import jobs, nodes, pool
 import validation
@@ -37,42 +35,28 @@ def require_docker(node: str) -> None:
         raise unavailable("docker", problem)
 
 
-def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 200):
-        raise ApiError(422, "Idempotency-Key must be 1-200 characters",
-                       fields={"Idempotency-Key": "1-200 characters"})
-    return key
-
-
 def submit(kind: str, target: str, actor: str, args: dict, node: str | None = None,
-           write=None, args_after_write=None) -> tuple[dict, bool]:
-    """Create (or find, by Idempotency-Key) the job and send its message.
+           write=None, args_after_write=None) -> dict:
+    """Create the job and send its message (Idempotency-Key is web.idempotency's concern).
 
     ``write(conn)`` records desired state in the job's transaction; it may raise ApiError
     to refuse the request (nothing is written then).
     """
     who = auth.caller_name()
-    key = idempotency_key()
-    if key is not None:
-        existing = jobs.find_by_idempotency_key(who, key)
-        if existing is not None:
-            return existing, False
     queue = messages.node_queue(node) if node else messages.DEFAULT_QUEUE
     with pool.connection() as conn:
         if write is not None:
             write(conn)
         if args_after_write is not None:  # values the write assigned (e.g. a version)
             args = {**args, **args_after_write()}
-        job, created = jobs.create(kind, target, actor, queue, args, who, key, conn=conn)
-    if created:
-        try:
-            messages.send_job(job)
-            jobs.mark_sent(str(job["id"]))
-        except (redis.RedisError, OSError) as exc:
-            # the row is committed: the scheduler's outbox relay sends it once Redis is back
-            log.warning("job %s left for the outbox relay: %s", job["id"], exc)
-    return job, created
+        job = jobs.create(kind, target, actor, queue, args, who, conn=conn)
+    try:
+        messages.send_job(job)
+        jobs.mark_sent(str(job["id"]))
+    except (redis.RedisError, OSError) as exc:
+        # the row is committed: the scheduler's outbox relay sends it once Redis is back
+        log.warning("job %s left for the outbox relay: %s", job["id"], exc)
+    return job
 
 
 def wait_seconds(raw: str | None, default: float = 0.0) -> float:

@@ -392,7 +392,7 @@ def retire(row: dict, remove: bool):
     if ended is None or not remove:
         return ended, job
     dispatch.require_docker(row["node"])
-    removal, _ = dispatch.submit("remove_container", f"containers/{row['name']}",
+    removal = dispatch.submit("remove_container", f"containers/{row['name']}",
                                  messages.REMOVE_CONTAINER, {"name": row["name"], "force": True},
                                  node=row["node"])
     return awaited(removal), removal
@@ -407,7 +407,7 @@ def stop(image: str):
         ended, job = retire(row, remove=False)
     else:
         dispatch.require_docker(row["node"])
-        job, _ = dispatch.submit("stop_container", f"containers/{row['name']}",
+        job = dispatch.submit("stop_container", f"containers/{row['name']}",
                                  messages.STOP_CONTAINER, {"name": row["name"], "timeout": 10},
                                  node=row["node"])
         ended = awaited(job)
@@ -434,7 +434,7 @@ def update_resources(image: str):
     def write(conn):
         deployments.update(name, conn, resources={**dep["resources"], **resources})
 
-    job, _ = dispatch.submit("update_deployment_resources", f"deployments/{name}",
+    job = dispatch.submit("update_deployment_resources", f"deployments/{name}",
                              messages.UPDATE_DEPLOYMENT_RESOURCES, {"deployment": name},
                              node=dep["node"], write=write)
     ended = awaited(job)
@@ -457,7 +457,7 @@ def delete(ref: str):
     else:
         dispatch.require_docker(row["node"])
         force = request.args.get("force", "false").lower() in ("1", "true", "yes")
-        job, _ = dispatch.submit("remove_container", f"containers/{row['name']}",
+        job = dispatch.submit("remove_container", f"containers/{row['name']}",
                                  messages.REMOVE_CONTAINER, {"name": row["name"], "force": force},
                                  node=row["node"])
         ended = awaited(job)

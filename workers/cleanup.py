@@ -9,7 +9,8 @@ import logging
 import time
 
 import config
-from db import containers, deployments, events, health, installation, jobs, pool
+from db import (containers, deployments, events, health, idempotency, installation, jobs,
+                pool)
 from workers import docker_ops, labels
 
 log = logging.getLogger("harbormaster.cleanup")
@@ -51,6 +52,7 @@ def run() -> dict:
     pruned_events = pool.execute("DELETE FROM events WHERE at < now() - make_interval(secs => %s)",
                                  (cfg.event_retention,))
     pruned_jobs = jobs.delete_ended_before(cfg.job_retention)
+    idempotency.prune(cfg.job_retention)  # a key outlives no job it could have made
     pruned_snapshots = health.prune(cfg.snapshot_retention)
     pruned_rows = pool.execute("DELETE FROM containers WHERE state = 'removed' AND"
                                " updated_at < now() - make_interval(secs => %s)",
