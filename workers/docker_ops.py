@@ -7,9 +7,13 @@ retry the latter only.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import tarfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import docker
 import docker.errors
@@ -333,12 +337,38 @@ def logs(ref: str, tail: int | None = None, timestamps: bool = False,
     return data.decode("utf-8", errors="replace")
 
 
+class ExecTimeout(Permanent):
+    """A command run in a container did not finish within its timeout (it was killed)."""
+
+
+_exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="exec")
+
+
 def exec_run(ref: str, command, timeout: float = 60) -> tuple[int, str]:
+    """Run a command in a container: (exit code, output). Past ``timeout`` the command is
+    killed and ExecTimeout raised: a hanging health check must fail at its timeout, not
+    hold the probe (the Engine API has no timeout of its own for exec)."""
     api = client().api
     exec_id = call(api.exec_create, ref, command, stdout=True, stderr=True)["Id"]
-    output = call(api.exec_start, exec_id)
+    future = _exec_pool.submit(call, api.exec_start, exec_id)
+    try:
+        output = future.result(timeout=timeout)
+    except FutureTimeout:
+        _kill_exec(exec_id)
+        raise ExecTimeout(f"timed out after {timeout:g}s") from None
     exit_code = call(api.exec_inspect, exec_id).get("ExitCode")
     return exit_code, output.decode("utf-8", errors="replace")
+
+
+def _kill_exec(exec_id: str) -> None:
+    """Kill a command we ran in a container, by its host pid (the engine is on this host:
+    every node runs its own agent and worker beside its engine)."""
+    try:
+        pid = call(client().api.exec_inspect, exec_id).get("Pid") or 0
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+    except (DockerError, ProcessLookupError, PermissionError):
+        pass  # it ended meanwhile, or is not ours to see: exec_start returns when it ends
 
 
 def stats(ref: str) -> dict:
