@@ -205,33 +205,7 @@ def read_container_stats(job_id: str):
     _, args = load(job_id)
     row = target(args)
     raw = docker_ops.stats(row["docker_id"])
-    return {"name": row["name"], **stats_summary(raw)}
-
-
-def stats_summary(raw: dict) -> dict:
-    """The figures people read from one Engine API stats document."""
-    cpu, pre = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
-    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - \
-        pre.get("cpu_usage", {}).get("total_usage", 0)
-    sys_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
-    cores = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
-    cpu_percent = (cpu_delta / sys_delta) * cores * 100.0 if sys_delta > 0 else 0.0
-    mem = raw.get("memory_stats", {})
-    usage = mem.get("usage", 0) - (mem.get("stats", {}) or {}).get("cache", 0)
-    limit = mem.get("limit") or 0
-    nets = raw.get("networks") or {}
-    blk = (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
-    return {
-        "cpu_percent": round(cpu_percent, 2),
-        "memory_bytes": usage,
-        "memory_limit_bytes": limit,
-        "memory_percent": round(usage / limit * 100.0, 2) if limit else 0.0,
-        "network_rx_bytes": sum(n.get("rx_bytes", 0) for n in nets.values()),
-        "network_tx_bytes": sum(n.get("tx_bytes", 0) for n in nets.values()),
-        "block_read_bytes": sum(b.get("value", 0) for b in blk if b.get("op") == "Read"),
-        "block_write_bytes": sum(b.get("value", 0) for b in blk if b.get("op") == "Write"),
-        "pids": (raw.get("pids_stats") or {}).get("current"),
-    }
+    return {"name": row["name"], **sampler.engine_summary(raw)}
 
 
 # --- deployments ------------------------------------------------------------
