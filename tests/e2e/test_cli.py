@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -155,6 +156,62 @@ def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
         ok(cli(platform, "deploy", "rm", name))
         assert not platform.containers(**label)
         assert api.get(f"/api/deployments/{name}").status_code == 404
+    finally:
+        api.delete(f"/api/deployments/{name}", params={"wait": 60})
+
+
+CHECK = {"type": "http", "path": "/health", "port": 80, "interval": 1, "timeout": 1,
+         "healthy_threshold": 1, "unhealthy_threshold": 2}
+
+
+def answering(containers) -> list:
+    """The containers whose published port 80 answers /health with 200 right now."""
+    out = []
+    for container in containers:
+        container.reload()
+        published = (container.attrs["NetworkSettings"]["Ports"] or {}).get("80/tcp") or []
+        try:
+            if published and requests.get(f"http://127.0.0.1:{published[0]['HostPort']}"
+                                          "/health", timeout=5).status_code == 200:
+                out.append(container)
+        except requests.RequestException:
+            pass
+    return out
+
+
+def test_deploy_scale_returns_once_every_instance_is_ready(platform, api):
+    # no wait_until after the command: when it returns, Docker and the instances are there
+    name = unique("cliwait")
+    label = {"harbormaster.deployment": name}
+    r = api.post("/api/deployments", params={"wait": 60}, json={
+        "name": name, "image": HTTPD, "replicas": 1, "ports": {"80/tcp": None},
+        "health_check": CHECK, "update": {"monitor": 0.5}})
+    assert r.json()["status"] == "succeeded", r.text
+    try:
+        out = ok(cli(platform, "deploy", "scale", name, "5"))
+        assert len(answering(running(platform, **label))) == 5, out
+        status = api.get(f"/api/deployments/{name}").json()["status"]
+        assert status["ready"] == status["desired"] == 5, status
+        assert "5/5 ready" in out, out
+        ok(cli(platform, "deploy", "scale", name, "2"))
+        assert len(running(platform, **label)) == 2
+    finally:
+        api.delete(f"/api/deployments/{name}", params={"wait": 60})
+
+
+def test_deploy_apply_of_a_missing_image_fails_with_the_jobs_error(platform, api, tmp_path):
+    name = unique("clinoimg")
+    image = f"harbormaster/missing-{uuid.uuid4().hex[:6]}:v9"
+    manifest = tmp_path / "missing.yaml"
+    manifest.write_text(f"name: {name}\nimage: {image}\nreplicas: 3\n")
+    try:
+        started = time.monotonic()
+        failed = cli(platform, "deploy", "apply", "-f", str(manifest), "--timeout", "120")
+        print(f"deploy apply of a missing image ended after {time.monotonic() - started:.1f}s")
+        assert failed.returncode == 1, failed
+        # the job's own error, not a timeout of the CLI's
+        assert "0 of 3 created" in failed.stderr and image in failed.stderr, failed.stderr
+        assert "not ready after" not in failed.stderr, failed.stderr
     finally:
         api.delete(f"/api/deployments/{name}", params={"wait": 60})
 
