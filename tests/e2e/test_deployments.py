@@ -230,7 +230,7 @@ def test_delete_removes_every_instance_and_cleanup_spares_standalone(api, platfo
         labels={"harbormaster.cluster": platform.cluster_id, "harbormaster.kind": "deployment",
                 "harbormaster.deployment": "no-such-deployment", "harbormaster.slot": "0",
                 "harbormaster.generation": "1", "harbormaster.node": "local"})
-    wait_until(lambda: not platform.docker.containers.list(all=True, filters={"id": orphan.id}),
+    wait_until(lambda: not platform.docker.api.containers(all=True, filters={"id": orphan.id}),
                30, "orphan removed after its grace period")
     assert platform.containers(**{"harbormaster.name": standalone})[0].status == "running"
     assert "orphan_removed" in {e["kind"] for e in api.get(

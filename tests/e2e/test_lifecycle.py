@@ -75,7 +75,7 @@ def test_create_reach_logs_exec_stats_stop_remove(api, platform):
 
     removed = api.job(api.delete(f"/api/containers/{name}"))
     assert removed["status"] == "succeeded", removed
-    assert not platform.docker.containers.list(all=True, filters={"id": cid})
+    assert not platform.docker.api.containers(all=True, filters={"id": cid})
     assert api.get(f"/api/containers/{name}").status_code == 404
 
     kinds = [e["kind"] for e in api.get("/api/events", params={"container": name}).json()["items"]]

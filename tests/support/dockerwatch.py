@@ -25,10 +25,12 @@ class DockerWatch:
         self._thread = threading.Thread(target=self._follow, daemon=True)
 
     def __enter__(self):
-        for c in self.client.containers.list(all=True, filters={"label": self.label}):
-            self.existing.add(c.id)
-            if c.status == "running":
-                self.running.add(c.id)
+        # the plain list: docker-py's containers.list inspects each one, and raises when one
+        # is removed in between
+        for entry in self.client.api.containers(all=True, filters={"label": self.label}):
+            self.existing.add(entry["Id"])
+            if entry["State"] == "running":
+                self.running.add(entry["Id"])
         self._update()
         self._stream = self.client.api.events(since=self._since, decode=True,
                                               filters={"type": "container",

@@ -188,10 +188,12 @@ class TestPlatform:
         return redis.Redis(port=self.redis_port)
 
     def containers(self, **labels) -> list:
-        """Our containers in Docker (the truth, not through the proxy)."""
+        """Our containers in Docker (the truth, not through the proxy). docker-py inspects
+        each listed container: one removed meanwhile is left out, not raised."""
         filters = [f"harbormaster.cluster={self.cluster_id}"]
         filters += [f"{k}={v}" for k, v in labels.items()]
-        return self.docker.containers.list(all=True, filters={"label": filters})
+        return self.docker.containers.list(all=True, filters={"label": filters},
+                                           ignore_removed=True)
 
     def remove_containers(self) -> None:
         if self._cluster is None:
