@@ -22,7 +22,6 @@ from web import auth, deployments_api, dispatch, policy
 from web.deploy_schemas import legacy_deployment_name
 from web.errors import ApiError
 from workers import messages
-from workers.health import classify
 from workers.reconcile import desired_slots
 
 bp = Blueprint("legacy", __name__)
@@ -307,17 +306,17 @@ def instance_health(ref: str):
     latest = health.latest([row["name"]])
     snap = latest[0] if latest else None
     running = row["state"] == "running"
-    errors = []
-    if snap is None:
-        errors.append("no health sample yet")
-    cpu = round(float(snap["cpu_percent"] or 0), 2) if snap else 0.0
-    memory = round(float(snap["memory_percent"] or 0), 2) if snap else 0.0
+    if snap is not None and snap["running"] != running:
+        snap = None  # sampled before it started (or stopped): not about its current run
     disk_mb = round((row.get("disk_bytes") or 0) / 1024 / 1024, 2)
-    body = {"cpu_usage": cpu, "memory_usage": memory, "disk_usage": disk_mb,
-            "status": classify(running, cpu, memory)}
-    if errors:
-        body["errors"] = errors
-    return jsonify(body)
+    if snap is None:
+        return jsonify({"cpu_usage": 0.0, "memory_usage": 0.0, "disk_usage": disk_mb,
+                        "status": "healthy" if running else "stopped",
+                        "errors": ["no health sample yet"]})
+    # the sweep's verdict, made with the configured thresholds (not re-derived here)
+    return jsonify({"cpu_usage": round(float(snap["cpu_percent"] or 0), 2),
+                    "memory_usage": round(float(snap["memory_percent"] or 0), 2),
+                    "disk_usage": disk_mb, "status": snap["status"]})
 
 
 @bp.get("/containers/<path:image>/instances")
