@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import requests
@@ -9,6 +10,7 @@ import requests
 from tests.support.platform import TestPlatform
 
 DISRUPTIVE_LAST = "disruptive"
+ENDED = ("succeeded", "failed", "cancelled")
 
 
 def pytest_configure(config):
@@ -54,15 +56,20 @@ class Api:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
-    def job(self, response: requests.Response, wait: float = 60) -> dict:
-        """Follow a 202's Location until the job ends; return the job."""
+    def job(self, response: requests.Response, wait: float = 60,
+            expect: str = "succeeded") -> dict:
+        """Follow a 202 until its job ends; assert it ended as ``expect`` (a test that
+        provokes a failure says so: ``expect="failed"``); return the job."""
         assert response.status_code in (200, 202), response.text
         job = response.json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        ended = self.get(f"/api/jobs/{job['id']}", params={"wait": wait}).json()
-        assert ended["status"] in ("succeeded", "failed", "cancelled"), ended
-        return ended
+        deadline = time.monotonic() + wait
+        while job["status"] not in ENDED and time.monotonic() < deadline:
+            # the server caps each wait (HARBORMASTER_WAIT_CAP): ask again until the deadline
+            left = max(1, min(50, deadline - time.monotonic()))
+            job = self.get(f"/api/jobs/{job['id']}", params={"wait": round(left)}).json()
+        assert job["status"] in ENDED, f"job not ended after {wait}s: {job}"
+        assert job["status"] == expect, f"job {expect!r} expected: {job}"
+        return job
 
 
 @pytest.fixture(scope="session")

@@ -116,10 +116,29 @@ def test_widening_options_refused_by_default_configuration(api):
 
 
 def test_usage_summary_counts_running_containers(api):
+    """The summary counts this test's own container: its share is what changes when the
+    container stops (measured again if something else changed the totals meanwhile)."""
     name = unique("usage")
     api.job(api.post("/api/containers", json={"image": HTTPD, "name": name,
                                               "resources": {"cpus": 0.25, "memory": "16m"}}))
-    summary = api.get("/api/containers/usage/summary").json()
-    assert summary["by_state"].get("running", 0) >= 1
-    assert summary["reserved_memory_bytes"] >= 16 * 1024 * 1024
-    assert summary["reserved_cpus"] >= 0.25
+
+    def share() -> dict:
+        running = api.get("/api/containers/usage/summary").json()
+        api.job(api.post(f"/api/containers/{name}/stop", params={"timeout": 1}))
+        stopped = api.get("/api/containers/usage/summary").json()
+        api.job(api.post(f"/api/containers/{name}/start"))
+        return {"running": running["by_state"].get("running", 0)
+                - stopped["by_state"].get("running", 0),
+                "stopped": stopped["by_state"].get("stopped", 0)
+                - running["by_state"].get("stopped", 0),
+                "containers": running["containers"] - stopped["containers"],
+                "cpus": round(running["reserved_cpus"] - stopped["reserved_cpus"], 3),
+                "memory": running["reserved_memory_bytes"] - stopped["reserved_memory_bytes"]}
+
+    expected = {"running": 1, "stopped": 1, "containers": 0, "cpus": 0.25,
+                "memory": 16 * 1024 * 1024}
+    shares = []
+    wait_until(lambda: shares.append(share()) or shares[-1] == expected, 60,
+               "the summary counts exactly this container")
+    print(f"[usage] measured {len(shares)} time(s): {shares}")
+    api.job(api.delete(f"/api/containers/{name}", params={"force": "true"}))
