@@ -33,6 +33,10 @@ SET_VISIBILITY = """state => {
   Object.defineProperty(document, 'hidden', {configurable: true, get: () => state === 'hidden'});
   document.dispatchEvent(new Event('visibilitychange'));
 }"""
+# panels that scroll sideways: a table cut off at its panel's edge hides its last columns
+CUT_PANELS = """() => [...document.querySelectorAll('#app .panel')]
+  .filter(p => p.offsetParent && p.scrollWidth > p.clientWidth)
+  .map(p => `${p.querySelector('h2').textContent}: ${p.scrollWidth} > ${p.clientWidth}`)"""
 ROW_CELLS = """name => [...document.querySelectorAll('#instances tbody tr')]
   .filter(r => r.cells[0].textContent.startsWith(name + '-'))
   .map(r => ({state: (r.querySelector('.state') || {}).textContent || '',
@@ -314,4 +318,5 @@ def test_narrow_window_crash_loop_and_cpu_colours(api, dashboard, platform, cras
     assert page.evaluate("id => cy.getElementById(id).data('label')", crash) == f"{crash}\n0/2"
     assert page.evaluate("id => cy.getElementById(id).style('background-color')", burn) != GREEN
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    assert page.evaluate(CUT_PANELS) == []
     view.screenshot("dashboard-800px.png")
