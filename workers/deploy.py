@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import config
 from db import (containers, deployments, events, installation, jobs, pool, registry,
                 secrets)
 from workers import docker_ops, labels, messages, observe
-from workers.docker_ops import DockerError, NotFound
+from workers.docker_ops import DockerError, NotFound, Permanent
 from workers.reconcile import Action, Desired, Instance, Plan, plan
 from workers.record import record
 
@@ -68,7 +69,7 @@ def observe_instances(dep: dict, cluster: str) -> list[Instance]:
 
 
 def desired_of(dep: dict) -> Desired:
-    strategy, restart = dep["update_strategy"], dep["restart"]
+    strategy = dep["update_strategy"]
     backoff = deployments.backoff(dep["name"])
     return Desired(
         replicas=dep["replicas"], generation=dep["generation"],
@@ -151,9 +152,10 @@ def remove_instance(dep: dict, name: str, graceful: bool, reason: str, keep: boo
                detail={"reason": reason, "graceful": graceful})
 
 
-def apply(dep: dict, actions: list[Action], cluster: str) -> list[str]:
-    """Apply a pass's actions: one task per slot (its actions in order), slots in parallel."""
-    errors = []
+def apply(dep: dict, actions: list[Action], cluster: str) -> list[tuple[Action, DockerError]]:
+    """Apply a pass's actions: one task per slot (its actions in order), slots in parallel.
+    Returns the actions Docker refused, with why (at most one per slot: a slot stops at its
+    first failure)."""
     for action in actions:
         if action.kind == "record_failure":
             row = containers.by_name(action.name)
@@ -188,16 +190,14 @@ def apply(dep: dict, actions: list[Action], cluster: str) -> list[str]:
             except DockerError as exc:
                 log.warning("%s %s of %s failed: %s", action.kind, action.name or action.slot,
                             dep["name"], exc)
-                return f"{action.kind} slot {action.slot}: {exc}"
+                return action, exc
         return None
 
-    for error in POOL.map(run_slot, by_slot.values()):
-        if error:
-            errors.append(error)
-    return errors
+    return [failure for failure in POOL.map(run_slot, by_slot.values()) if failure]
 
 
-def on_rollout_failed(dep: dict, action: Action) -> None:
+def on_rollout_failed(dep: dict, action: Action) -> str:
+    """Roll back (or pause) a failed rollout; returns what was done, for the job's error."""
     events.add("rollout_failed", container=action.name, deployment=dep["name"],
                detail={"generation": dep["generation"], "reason": action.reason})
     on_failure = dep["update_strategy"].get("on_failure", "rollback")
@@ -211,14 +211,45 @@ def on_rollout_failed(dep: dict, action: Action) -> None:
                    detail={"from_generation": dep["generation"], "to_template_of": stable,
                            "generation": row["generation"] if row else None,
                            "reason": action.reason})
-    else:
-        deployments.pause(dep["name"], f"rollout paused: {action.reason}")
-        events.add("rollout_paused", deployment=dep["name"], detail={"reason": action.reason})
+        return (f"rollout of generation {dep['generation']} failed ({action.reason}): "
+                f"rolling back to the template of generation {stable}")
+    deployments.pause(dep["name"], f"rollout paused: {action.reason}")
+    events.add("rollout_paused", deployment=dep["name"], detail={"reason": action.reason})
+    return f"rollout of generation {dep['generation']} paused: {action.reason}"
 
 
 # --- one pass and the loop --------------------------------------------------------
 
-def one_pass(name: str, cluster: str) -> Plan | None:
+@dataclass
+class Pass:
+    """One pass's plan and what happened when it was applied."""
+    plan: Plan
+    refused: list = field(default_factory=list)   # (action, DockerError) Docker refused
+    rollout_failed: str | None = None               # what the failed rollout led to
+
+    def failure(self) -> str | None:
+        """Why a job waiting on this deployment must end failed now, or None.
+
+        A permanent refusal that leaves the desired count unmet, a failed rollout (rolled
+        back or paused), a paused rollout or a crash loop: the deployment will not reach
+        what was asked by itself."""
+        if self.rollout_failed:
+            return self.rollout_failed
+        permanent = [(a, e) for a, e in self.refused if isinstance(e, Permanent)]
+        if permanent:
+            creates = [a for a in self.plan.work if a.kind == "create"]
+            failed = [a for a, _ in permanent if a.kind == "create"]
+            if failed:
+                return (f"{len(creates) - len(failed)} of {len(creates)} created: "
+                        f"{permanent[0][1]}")
+            action, exc = permanent[0]
+            return f"{action.kind} {action.name or action.slot}: {exc}"
+        if self.plan.state in ("crashloop", "paused"):
+            return self.plan.reason
+        return None
+
+
+def one_pass(name: str, cluster: str) -> Pass | None:
     dep = deployments.get(name)
     if dep is None:
         return None
@@ -228,37 +259,36 @@ def one_pass(name: str, cluster: str) -> Plan | None:
     result = plan(desired_of(dep), observed, now)
     failed = [a for a in result.actions if a.kind == "rollout_failed"]
     if failed:
-        on_rollout_failed(dep, failed[0])
-        return result
-    errors = apply(dep, result.work, cluster) if result.work else []
-    state, reason = result.state, result.reason
-    if errors:
-        state, reason = "degraded", "; ".join(errors)[:500]
+        return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
+    refused = apply(dep, result.work, cluster) if result.work else []
+    if refused:
+        result.state = "degraded"
+        result.reason = "; ".join(f"{a.kind} slot {a.slot}: {e}" for a, e in refused)[:500]
     if dep["deleting"] and not observed:
         deployments.delete_row(name)
         registry.sync_deployment(name)
         events.add("deployment_deleted", deployment=name)
-        return result
+        return Pass(result, refused)
     registry.sync_deployment(name)
-    result.state, result.reason = state, reason
     previous = dep["state"]
-    deployments.set_status(name, state, reason, result.counts)
-    if state != previous and state in ("crashloop", "steady", "degraded", "rolling-back"):
-        events.add(state if state != "steady" else "steady", deployment=name,
-                   detail={"reason": reason, "generation": dep["generation"]})
-    if state == "steady" and dep["stable_generation"] != dep["generation"]:
+    deployments.set_status(name, result.state, result.reason, result.counts)
+    if result.state != previous and result.state in ("crashloop", "steady", "degraded",
+                                                      "rolling-back"):
+        events.add(result.state, deployment=name,
+                   detail={"reason": result.reason, "generation": dep["generation"]})
+    if result.state == "steady" and dep["stable_generation"] != dep["generation"]:
         deployments.mark_stable(name, dep["generation"])
         if dep["stable_generation"] is not None:
             events.add("rollout_complete", deployment=name,
                        detail={"generation": dep["generation"]})
-    return result
+    return Pass(result, refused)
 
 
 class Busy(Exception):
     """Another reconcile holds the deployment's lock."""
 
 
-def locked_pass(name: str, cluster: str, wait: bool) -> Plan | None:
+def locked_pass(name: str, cluster: str, wait: bool) -> Pass | None:
     conn = pool.direct_connect(autocommit=True)
     try:
         if wait:
@@ -273,30 +303,52 @@ def locked_pass(name: str, cluster: str, wait: bool) -> Plan | None:
         conn.close()  # closing the session releases the lock
 
 
-def reconcile(name: str, job_id: str | None = None, deadline: float | None = None) -> dict:
-    """Passes until the deployment converges, only long waits remain, or the deadline.
+class NotConverged(Permanent):
+    """A deployment job ends failed: the deployment will not reach what was asked by
+    itself (the reason says what was done and why)."""
 
-    A job waits for the lock; a trigger without a job (agent, scheduler) that finds it
-    busy marks the deployment dirty and returns: the holder looks again before it leaves.
+
+def reconcile(name: str, job_id: str | None = None, deadline: float | None = None) -> dict:
+    """Passes until the deployment is steady, or (for a trigger) only long waits remain.
+
+    A job (a user's request) waits for the lock and ends only when the deployment has
+    converged (steady) or cannot by itself: then it raises NotConverged with the reason, so
+    every wait on the job (the API's ?wait=, the CLI) ends with the outcome. A trigger
+    without a job (agent, scheduler) that finds the lock busy marks the deployment dirty and
+    returns: the holder looks again before it leaves.
     """
     cluster = installation.cluster_id()
     deadline = deadline or time.monotonic() + CFG.job_time_limit * 0.9
-    result = None
     while True:
         try:
-            result = locked_pass(name, cluster, wait=job_id is not None)
+            done = locked_pass(name, cluster, wait=job_id is not None)
         except Busy:
             deployments.mark_dirty(name)
             return {"deployment": name, "coalesced": True}
-        if result is None:
-            break
-        counts = result.counts
+        if done is None:
+            return {"deployment": name, "deleted": True}
+        result = done.plan
         if job_id:
+            counts = result.counts
             jobs.set_progress(job_id, counts["updated"], counts["desired"],
                               f"{counts['updated']}/{counts['desired']} instances ready")
+            failure = done.failure()
+            if failure:
+                if done.rollout_failed:  # the rollback (or nothing, if paused) goes on
+                    messages.send(messages.RECONCILE, messages.node_queue(CFG.node_name),
+                                  (name,))
+                raise NotConverged(failure)
+            if result.state == "steady" and not deployments.take_dirty(name):
+                break
+            if time.monotonic() >= deadline:
+                raise NotConverged(f"not converged in {CFG.job_time_limit * 0.9:.0f}s: "
+                                   f"{result.reason}")
+            # Docker refused for a passing reason (engine restarting): a second is plenty
+            time.sleep(1.0 if done.refused else 0.0 if result.work else 0.3)
+            continue
+        if done.refused:
+            break  # Docker refused something: the backstop pass retries
         short = [a for a in result.waits if a.until - time.time() < 2.0]
-        if result.state == "degraded":
-            break  # Docker refused something: say so now; the backstop pass retries
         if (result.work or short) and time.monotonic() < deadline:
             if not result.work:
                 time.sleep(max(0.05, min(0.5, min(a.until for a in short) - time.time())))
