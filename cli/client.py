@@ -7,6 +7,7 @@ works the same against a remote installation behind a TLS proxy.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import requests
@@ -78,16 +79,25 @@ class Client:
                 break
         return out[:limit]
 
-    def follow(self, job: dict, console: Console | None = None, quiet: bool = False) -> dict:
+    def follow(self, job: dict, console: Console | None = None, quiet: bool = False,
+               timeout: float | None = None) -> dict:
         """Wait for a job to end (long polls of ?wait=, no busy loop), showing its progress;
-        the ended job, or CliError when it failed."""
+        the ended job, or CliError when it failed or ``timeout`` seconds passed first.
+
+        This is every wait of the CLI: a job ends only when what it asked for is done (a
+        deployment's job when the deployment has converged) or cannot be by itself."""
         console = console or Console(stderr=True)
+        deadline = None if timeout is None else time.monotonic() + timeout
         if job["status"] not in TERMINAL:
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.fields[message]}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=quiet) as progress:
                 task = progress.add_task(f"{job['kind']}", total=None, message="queued")
                 while job["status"] not in TERMINAL:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise CliError(f"job {job['id'][:8]} ({job['kind']}) is still "
+                                       f"{job['status']} after {timeout:.0f}s; it goes on "
+                                       f"(`harbormaster job {job['id'][:8]} --wait` follows it)")
                     job = self.get(f"/api/jobs/{job['id']}", params={"wait": 1},
                                    ok=(200, 202))
                     shown = job.get("progress") or {}

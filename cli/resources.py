@@ -10,28 +10,30 @@ from cli import output
 from cli.client import CliError
 from cli.commands import Context, main, pass_ctx, ref_path, show_job_result, submit
 from cli.parse import manifest
-from cli.rollout import await_ready
 
 
 def waiting(command):
-    """--wait/--no-wait and --timeout: whether to follow the deployment until it is ready."""
-    command = click.option("--timeout", type=float, default=300.0, show_default=True,
-                           help="seconds to wait for readiness")(command)
+    """--wait/--no-wait and --timeout: whether to follow the deployment's job to its end."""
+    command = click.option("--timeout", type=float, default=None,
+                           help="stop following after this many seconds (exit 1; the job "
+                                "goes on) [default: until the job ends]")(command)
     return click.option("--wait/--no-wait", default=True, show_default=True,
-                        help="after the job, wait until every instance is ready "
-                             "(fails on a rollback, crash loop or pause)")(command)
+                        help="follow the job until the deployment has converged, or exit 1 "
+                             "with why it cannot (rolled back, crash loop, paused, ...)")(command)
 
 
-def landed(c: Context, name: str, job: dict, wait: bool, timeout: float, line: str) -> None:
-    """Report a deployment job; with ``wait``, only once its generation is ready."""
-    if wait:
-        # the generation this request created (None for a scale: any generation will do)
-        generation = (job.get("result") or {}).get("requested_generation")
-        deployment = await_ready(c.client, ref_path(name), generation, timeout, quiet=c.json)
-        st = deployment["status"]
-        line = (f"{line}: {st['ready']}/{st['desired']} ready "
-                f"(generation {deployment['generation']})")
-    show_job_result(c, job, line)
+def changed(c: Context, name: str, job: dict, wait: bool, timeout: float | None,
+            line: str) -> None:
+    """Report a deployment request's job: with ``wait``, once it has ended (it ends when the
+    deployment has converged to what was asked, or fails saying why it cannot)."""
+    if not wait:
+        return show_job_result(c, job, f"{line}: job {job['id'][:8]} {job['status']} "
+                                       f"(`harbormaster job {job['id'][:8]} --wait` follows it)")
+    job = c.client.follow(job, quiet=c.json, timeout=timeout)
+    deployment = c.client.get(f"/api/deployments/{ref_path(name)}")
+    st = deployment["status"]
+    show_job_result(c, job, f"{line}: {st['ready']}/{st['desired']} ready "
+                            f"(generation {deployment['generation']})")
 
 
 @main.group()
@@ -52,13 +54,13 @@ def apply(c: Context, path, wait, timeout):
     name = body["name"]
     exists = c.client.request("GET", f"/api/deployments/{ref_path(name)}", ok=(200, 404))
     if exists.status_code == 404:
-        job = submit(c, "POST", "/api/deployments", json=body)
+        job = c.client.request("POST", "/api/deployments", json=body).json()
         verb = "created"
     else:
-        job = submit(c, "PATCH", f"/api/deployments/{ref_path(name)}",
-                     json={k: v for k, v in body.items() if k != "name"})
+        job = c.client.request("PATCH", f"/api/deployments/{ref_path(name)}",
+                               json={k: v for k, v in body.items() if k != "name"}).json()
         verb = "updated"
-    landed(c, name, job, wait, timeout, f"deployment {name} {verb}")
+    changed(c, name, job, wait, timeout, f"deployment {name} {verb}")
 
 
 @deploy.command(name="ls")
@@ -99,9 +101,9 @@ def get_deployment(c: Context, name):
 @pass_ctx
 def scale(c: Context, name, replicas, wait, timeout):
     """Set the number of instances (within the deployment's min/max)."""
-    job = submit(c, "POST", f"/api/deployments/{ref_path(name)}/scale",
-                 json={"replicas": replicas})
-    landed(c, name, job, wait, timeout, f"{name} scaled to {replicas}")
+    job = c.client.request("POST", f"/api/deployments/{ref_path(name)}/scale",
+                           json={"replicas": replicas}).json()
+    changed(c, name, job, wait, timeout, f"{name} scaled to {replicas}")
 
 
 def _deployment_verb(verb: str, path_suffix: str, doc: str, done: str):
@@ -109,8 +111,8 @@ def _deployment_verb(verb: str, path_suffix: str, doc: str, done: str):
     @waiting
     @pass_ctx
     def command(c: Context, name, wait, timeout):
-        job = submit(c, "POST", f"/api/deployments/{ref_path(name)}{path_suffix}")
-        landed(c, name, job, wait, timeout, f"{name} {done}")
+        job = c.client.request("POST", f"/api/deployments/{ref_path(name)}{path_suffix}").json()
+        changed(c, name, job, wait, timeout, f"{name} {done}")
     command.__doc__ = doc
     return deploy.command(name=verb)(command)
 

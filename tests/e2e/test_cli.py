@@ -146,11 +146,13 @@ def test_deploy_apply_scale_update_history_rm(platform, api, tmp_path):
         assert sorted(r["generation"] for r in history) == [1, 2]
 
         # an image that exits at once: the rollout fails, the platform rolls back, and
-        # the CLI (waiting for readiness) says so with exit code 1
+        # the CLI (following the job to its end) prints the job's error with exit code 1
         broken = tmp_path / "broken.yaml"
         broken.write_text(manifest.read_text().replace(f"{HTTPD}:v2", "harbormaster/busybox-exit"))
         failed = cli(platform, "deploy", "apply", "-f", str(broken), "--timeout", "120")
-        assert failed.returncode == 1 and "was replaced by generation" in failed.stderr, failed
+        assert failed.returncode == 1, failed
+        assert "rollout of generation 3 failed" in failed.stderr and "rolling back" in \
+            failed.stderr, failed.stderr
         assert api.get(f"/api/deployments/{name}").json()["image"] == f"{HTTPD}:v2"
 
         ok(cli(platform, "deploy", "rm", name))
@@ -207,7 +209,8 @@ def test_deploy_apply_of_a_missing_image_fails_with_the_jobs_error(platform, api
     try:
         started = time.monotonic()
         failed = cli(platform, "deploy", "apply", "-f", str(manifest), "--timeout", "120")
-        print(f"deploy apply of a missing image ended after {time.monotonic() - started:.1f}s")
+        print(f"deploy apply of a missing image ended after {time.monotonic() - started:.1f}s:"
+              f" {failed.stderr.strip()}")
         assert failed.returncode == 1, failed
         # the job's own error, not a timeout of the CLI's
         assert "0 of 3 created" in failed.stderr and image in failed.stderr, failed.stderr

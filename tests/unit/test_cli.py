@@ -1,4 +1,4 @@
-"""The CLI's pure parts: option parsers, the error line, the rollout verdict; and how a
+"""The CLI's pure parts: option parsers and the error line; and how a
 command line is parsed (run against an address where nothing listens, so a line the parser
 accepts ends in "cannot reach", exit 1, and one it refuses in a usage error, exit 2)."""
 from __future__ import annotations
@@ -12,7 +12,6 @@ import requests
 from cli.client import describe_error
 from cli.commands import run_cli
 from cli.parse import ParseError, manifest, pairs, ports, since
-from cli.rollout import DONE, FAILED, WAIT, verdict
 
 
 def test_pairs_split_on_the_first_equals_and_keep_the_last_repeat():
@@ -60,35 +59,6 @@ def test_errors_read_as_one_line():
     assert "HARBORMASTER_TOKEN" in describe_error(_response(401, b'{"error": "unauthorized"}'))
     assert describe_error(_response(502, b"<html>bad gateway</html>")) == \
         "HTTP 502: <html>bad gateway</html>"
-
-
-def _deployment(generation=2, state="steady", desired=3, ready=3, updated=3, running=3,
-                reason=None):
-    return {"name": "web", "generation": generation,
-            "status": {"state": state, "reason": reason, "desired": desired, "ready": ready,
-                       "updated": updated, "running": running, "healthy": ready}}
-
-
-@pytest.mark.parametrize("deployment,generation,outcome", [
-    (_deployment(), 2, DONE),
-    (_deployment(), None, DONE),                                   # scale: any generation
-    (_deployment(desired=0, ready=0, updated=0, running=0), 2, DONE),
-    (_deployment(ready=2), 2, WAIT),                               # one still in monitor
-    (_deployment(state="progressing", reason="2/3 ready"), 2, WAIT),
-    (_deployment(running=4), 2, WAIT),                             # surge not yet retired
-    (_deployment(state="degraded", reason="docker refused"), 2, WAIT),  # the backstop retries
-    (_deployment(generation=3, reason="rollout failed"), 2, FAILED),    # auto-rollback
-    (_deployment(state="crashloop", ready=0), 2, FAILED),
-    (_deployment(state="paused"), 2, FAILED),
-    (_deployment(state="rolling-back"), 2, FAILED),
-])
-def test_rollout_verdict(deployment, generation, outcome):
-    assert verdict(deployment, generation)[0] == outcome
-
-
-def test_a_replaced_generation_names_the_events_to_read():
-    outcome, why = verdict(_deployment(generation=3), 2)
-    assert outcome == FAILED and "harbormaster events --deployment web" in why
 
 
 def exit_of(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
