@@ -108,6 +108,7 @@ class Config:
     rate_limit: str = "600/minute"
     rate_limit_per_address: str = "1200/minute"
     rate_limit_enabled: bool = True
+    test_hooks: bool = False     # registers workers.testing's actors (the test suite's)
 
     @property
     def redelivery_window(self) -> float:
@@ -180,6 +181,7 @@ def from_env(env: dict | None = None) -> Config:
         rate_limit=env.get("HARBORMASTER_RATE_LIMIT", "600/minute"),
         rate_limit_per_address=env.get("HARBORMASTER_RATE_LIMIT_PER_ADDRESS", "1200/minute"),
         rate_limit_enabled=_bool(env, "HARBORMASTER_RATE_LIMIT_ENABLED", True),
+        test_hooks=_bool(env, "HARBORMASTER_TEST_HOOKS", False),
     )
 
 

@@ -17,6 +17,7 @@ from workers import deploy, docker_ops, labels, messages
 from workers.record import record
 from workers.broker import MAX_RETRIES, get_broker
 from workers.docker_ops import NotFound, Permanent
+from workers import testing  # noqa: F401 - its actors exist only with HARBORMASTER_TEST_HOOKS
 
 log = logging.getLogger("harbormaster.actors")
 broker = get_broker()

@@ -3,17 +3,12 @@ processes and Docker: once with a token, once in the open mode for old clients; 
 Docker cut off and with Postgres stopped."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 
 import pytest
 import requests
 
 from tests.conftest import Api
-from tests.support.platform import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -22,30 +17,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def open_web(platform):
     """A second web process of the same platform with the seed's routes open to loopback."""
-    port = free_port()
-    env = {**platform.env, "HARBORMASTER_LEGACY_OPEN": "1",
-           "HARBORMASTER_LEGACY_OPEN_NETWORKS": "127.0.0.0/8",
-           "PROMETHEUS_MULTIPROC_DIR": str(platform.data / "prometheus")}
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "gunicorn"),
-                             "web:create_app()", "--bind", f"127.0.0.1:{port}", "-k", "gthread",
-                             "--threads", "8", "--workers", "1", "--no-control-socket"],
-                            env=env, cwd=os.getcwd(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _up(url), 30, "open-mode web up")
+    with platform.extra_web("open", HARBORMASTER_LEGACY_OPEN="1",
+                            HARBORMASTER_LEGACY_OPEN_NETWORKS="127.0.0.0/8") as url:
         yield Api(url)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-
-
-def _up(url):
-    try:
-        return requests.get(url + "/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def legacy_name(image: str) -> str:
@@ -169,6 +143,11 @@ def test_seed_routes_in_the_open_mode(open_web, api, platform):
 
 @pytest.mark.disruptive
 def test_outages_show_in_the_seed_health_routes(open_web, api, platform):
+    # actors fail on the cut engine and on the stopped database (and are retried); the
+    # scheduler exits when it loses its leader connection, and supervisord restarts it
+    platform.expect_log("worker", r"docker engine unreachable|postgres unavailable")
+    platform.expect_log("scheduler", r"lost the leader connection")
+    platform.expect_restart("scheduler")
     platform.proxy.cut()
     try:
         wait_until(lambda: open_web.get("/test/integration").json()["tests"][

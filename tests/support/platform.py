@@ -4,12 +4,14 @@ talking to the real Docker engine through a proxy the tests can cut.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import docker
@@ -18,6 +20,7 @@ import redis
 import requests
 
 from ops import bootstrap, supervise
+from tests.support import faults
 from tests.support.dockerproxy import DockerProxy
 from tests.support.waiting import wait_until
 
@@ -56,7 +59,16 @@ TEST_PROFILE = {
     # the suite polls: keep the shared limits out of its way (tests set tight per-token ones)
     "HARBORMASTER_RATE_LIMIT": "100000/minute",
     "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
+    # workers.testing's actors: the suite shows its fault check catches a failing actor
+    "HARBORMASTER_TEST_HOOKS": "1",
 }
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class TestPlatform:
@@ -73,6 +85,8 @@ class TestPlatform:
         self.supervisord = None
         self._docker = None
         self._cluster = None
+        # what the tests declare they provoke; checked against the logs at teardown
+        self.faults = faults.Ledger(self.data / "logs")
 
     @property
     def docker(self) -> docker.DockerClient:
@@ -88,6 +102,7 @@ class TestPlatform:
     # --- lifecycle ------------------------------------------------------------
     def start(self) -> None:
         bootstrap.ensure_docker(ROOT / ".harbormaster")
+        bootstrap.ensure_busybox_static()  # the test images are built from it
         saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "REDIS_URL", "DOCKER_HOST")
                  if k in os.environ}
         try:
@@ -133,8 +148,34 @@ class TestPlatform:
             self.supervisord.wait(timeout=60)
             self.supervisord = None
 
+    @contextlib.contextmanager
+    def extra_web(self, tag: str, **settings: str):
+        """A second web process of this platform with other settings; yields its URL. Its
+        log is logs/web-<tag>.log, checked for faults like the supervised web's."""
+        port = free_port()
+        env = {**self.env, **settings}
+        with open(self.data / "logs" / f"web-{tag}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "web:create_app()", "--bind",
+                 f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "--workers", "1",
+                 "--no-control-socket"], env=env, cwd=ROOT, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: proc.poll() is not None or _answers(url), 30,
+                       f"extra web process {tag!r} up")
+            assert proc.poll() is None, f"web-{tag} exited: see web-{tag}.log"
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
     def program_pid(self, name: str) -> int:
         return supervise.program_pid(self.data, name)
+
+    def rpc_state(self, name: str) -> str:
+        """supervisord's state of a program: RUNNING, STOPPED, BACKOFF..."""
+        return supervise.rpc(self.data).getProcessInfo(name)["statename"]
 
     def stop_program(self, name: str) -> None:
         supervise.rpc(self.data).stopProcess(name)
@@ -160,15 +201,44 @@ class TestPlatform:
                 os.environ["DATABASE_URL"] = saved
 
     def teardown(self) -> None:
-        try:
-            self.stop_processes()
-        finally:
-            self.remove_containers()
-            self.proxy.close()
-            bootstrap.stop_redis(self.data)
-            bootstrap.stop_postgres(self.data)
-            if os.environ.get("HARBORMASTER_KEEP_TEST_DATA") != "1":
-                shutil.rmtree(self.data, ignore_errors=True)
+        """Every step is tried even when one fails; what failed is raised at the end, with
+        the faults the processes' logs show that no test declared."""
+        errors, found = [], []
+        steps = [("stop the processes", self.stop_processes),
+                 ("check the logs", lambda: found.extend(self.fault_report())),
+                 ("remove the containers", self.remove_containers),
+                 ("close the docker proxy", self.proxy.close),
+                 ("stop redis", lambda: bootstrap.stop_redis(self.data)),
+                 ("stop postgres", lambda: bootstrap.stop_postgres(self.data))]
+        for what, step in steps:
+            try:
+                step()
+            except BaseException as exc:  # noqa: BLE001 - later steps must still run
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        keep = os.environ.get("HARBORMASTER_KEEP_TEST_DATA") == "1"
+        if not keep:
+            shutil.rmtree(self.data, ignore_errors=True)
+        if errors or found:
+            where = f" (kept in {self.data})" if keep else ""
+            raise AssertionError(
+                (f"teardown steps failed: {errors}\n" if errors else "")
+                + (faults.report(found) + where if found else ""))
+
+    # --- faults the tests provoke -------------------------------------------------
+    def expect_log(self, program: str, regex: str) -> None:
+        """Declare that this test makes ``program`` log an ERROR line or a traceback
+        matching ``regex`` (from now on)."""
+        self.faults.expect_log(program, regex)
+
+    def expect_restart(self, program: str, times: int = 1) -> None:
+        """Declare that this test makes ``program`` exit ``times`` times (supervisord
+        restarts it)."""
+        self.faults.expect_restart(program, times)
+
+    def fault_report(self, ledger: faults.Ledger | None = None) -> list[faults.Fault]:
+        """The faults in the logs that ``ledger`` (by default the tests' own) leaves
+        undeclared."""
+        return faults.check(ledger if ledger is not None else self.faults)
 
     # --- helpers --------------------------------------------------------------
     @property
@@ -196,18 +266,42 @@ class TestPlatform:
                                            ignore_removed=True)
 
     def remove_containers(self) -> None:
+        """Every container and the network of this installation; one failure does not stop
+        the others (raised at the end)."""
         if self._cluster is None:
             return  # never started: nothing of ours can exist
-        try:
-            for container in self.containers():
-                container.remove(force=True)
-            # and the installation's network: Docker's address pools hold only ~30 of them
-            for network in self.docker.networks.list(
-                    filters={"label": f"harbormaster.cluster={self.cluster_id}"}):
-                network.remove()
-        except (docker.errors.APIError, psycopg.Error):
-            pass
+        label = {"label": f"harbormaster.cluster={self.cluster_id}"}
+        errors = []
+        for entry in self.docker.api.containers(all=True, filters=label):
+            try:
+                self.docker.api.remove_container(entry["Id"], force=True)
+            except docker.errors.NotFound:
+                pass  # removed meanwhile
+            except docker.errors.APIError as exc:
+                errors.append(exc)
+        # and the installation's network: Docker's address pools hold only ~30 of them
+        for network in self.docker.api.networks(filters=label):
+            try:
+                self.docker.api.remove_network(network["Id"])
+            except docker.errors.APIError as exc:
+                errors.append(exc)
+        if errors:
+            raise RuntimeError(f"could not remove: {errors}")
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")
-                         for p in sorted((self.data / "logs").glob("*.log")))
+        """Every platform process's log, and Postgres's, Redis's and dockerd's."""
+        paths = sorted((self.data / "logs").glob("*.log")) + list(self.service_logs().values())
+        return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
+
+    def service_logs(self) -> dict[str, Path]:
+        """The logs of what the platform runs on: Postgres and Redis (embedded, under the
+        data directory) and dockerd when the bootstrap started it (its log is under the
+        checkout's .harbormaster/; an engine started otherwise logs elsewhere)."""
+        found = {"postgres": self.data / "pgdata" / "log",
+                 "redis": self.data / "redis" / "redis.log"}
+        dockerd = ROOT / ".harbormaster" / "dockerd.log"
+        if bootstrap.read_pid(ROOT / ".harbormaster" / "dockerd.pid") is not None:
+            found["dockerd"] = dockerd
+        elif Path("/var/log/docker.log").exists():
+            found["dockerd"] = Path("/var/log/docker.log")
+        return found
