@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -197,6 +198,16 @@ def test_deploy_scale_returns_once_every_instance_is_ready(platform, api):
         assert "5/5 ready" in out, out
         ok(cli(platform, "deploy", "scale", name, "2"))
         assert len(running(platform, **label)) == 2
+        # --no-wait names the job; `job <prefix> --wait` follows it to the same end
+        out = ok(cli(platform, "deploy", "scale", name, "3", "--no-wait"))
+        ref = re.search(r"job ([0-9a-f]{8}) queued", out).group(1)
+        assert json.loads(ok(cli(platform, "job", ref, "--wait")))["status"] == "succeeded"
+        assert len(answering(running(platform, **label))) == 3
+        # --timeout stops following, not the job (0 s: the 202 answer's job is still queued)
+        cut = cli(platform, "deploy", "restart", name, "--timeout", "0")
+        assert cut.returncode == 1 and "it goes on" in cut.stderr, cut
+        ref = re.search(r"harbormaster job ([0-9a-f]{8}) --wait", cut.stderr).group(1)
+        assert json.loads(ok(cli(platform, "job", ref, "--wait")))["status"] == "succeeded"
     finally:
         api.delete(f"/api/deployments/{name}", params={"wait": 60})
 
