@@ -75,6 +75,7 @@ class Config:
     allow_extra_capabilities: bool
 
     # deployments
+    max_replicas: int            # the server's cap on replicas (and on unset max bounds)
     reconcile_concurrency: int
     reconcile_interval: float
     drain_delay: float
@@ -153,6 +154,7 @@ def from_env(env: dict | None = None) -> Config:
         allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),
         allow_host_namespaces=_bool(env, "HARBORMASTER_ALLOW_HOST_NAMESPACES", False),
         allow_extra_capabilities=_bool(env, "HARBORMASTER_ALLOW_EXTRA_CAPABILITIES", False),
+        max_replicas=_int(env, "HARBORMASTER_MAX_REPLICAS", 1000),
         reconcile_concurrency=_int(env, "HARBORMASTER_RECONCILE_CONCURRENCY", 8),
         reconcile_interval=_float(env, "HARBORMASTER_RECONCILE_INTERVAL", 10.0),
         drain_delay=_float(env, "HARBORMASTER_DRAIN_DELAY", 1.0),

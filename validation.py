@@ -106,3 +106,25 @@ def check_labels(values: dict) -> dict:
         if not key or len(key) > 128:
             raise ValueError("label keys are 1-128 characters")
     return values
+
+
+def bounds_problem(replicas: int, low: int | None, high: int | None, cap: int) -> str | None:
+    """Why ``replicas`` is outside a deployment's bounds, or None. An unset bound (None)
+    means 0 below and the server's cap above."""
+    lo = 0 if low is None else low
+    hi = cap if high is None else high
+    if lo > hi:
+        return f"min_replicas {lo} is above max_replicas {hi}"
+    if not lo <= replicas <= hi:
+        return f"replicas {replicas} is outside min/max {lo}..{hi}"
+    return None
+
+
+def check_replica_count(value: int, cap: int) -> int:
+    """A replica count or bound: 0 .. the server's cap (HARBORMASTER_MAX_REPLICAS)."""
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    if value > cap:
+        raise ValueError(f"{value} is above the server's cap of {cap} replicas "
+                         "(HARBORMASTER_MAX_REPLICAS)")
+    return value

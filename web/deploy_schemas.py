@@ -7,8 +7,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, model_validator
 
-from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap, Resources,
-                         Security, Strict)
+import config
+import validation
+from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap,
+                         ReplicaCount, Resources, Security, Strict)
 
 DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 
@@ -83,34 +85,33 @@ class Template(Strict):
 class DeploymentCreate(Template):
     name: str = Field(pattern=DEPLOYMENT_NAME, description="lowercase, digits, '-'; 1-40")
     image: ImageRef
-    replicas: int = Field(1, ge=0, le=500)
-    min_replicas: Optional[int] = Field(None, ge=0, le=500)
-    max_replicas: Optional[int] = Field(None, ge=0, le=500)
+    replicas: ReplicaCount = 1
+    min_replicas: Optional[ReplicaCount] = Field(None, description="unset: 0")
+    max_replicas: Optional[ReplicaCount] = Field(None, description="unset: the server's cap")
     resources: Resources = Field(default_factory=Resources)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     update: UpdateStrategy = Field(default_factory=UpdateStrategy)
 
     @model_validator(mode="after")
     def _bounds(self):
-        lo = self.min_replicas if self.min_replicas is not None else min(1, self.replicas)
-        hi = self.max_replicas if self.max_replicas is not None else max(10, self.replicas)
-        if not lo <= self.replicas <= hi:
-            raise ValueError(f"replicas {self.replicas} is outside min/max {lo}..{hi}")
-        self.min_replicas, self.max_replicas = lo, hi
+        problem = validation.bounds_problem(self.replicas, self.min_replicas, self.max_replicas,
+                                            config.load().max_replicas)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
 class DeploymentPatch(Template):
-    replicas: Optional[int] = Field(None, ge=0, le=500)
-    min_replicas: Optional[int] = Field(None, ge=0, le=500)
-    max_replicas: Optional[int] = Field(None, ge=0, le=500)
+    replicas: Optional[ReplicaCount] = None
+    min_replicas: Optional[ReplicaCount] = None
+    max_replicas: Optional[ReplicaCount] = None
     resources: Optional[Resources] = None
     restart: Optional[RestartPolicy] = None
     update: Optional[UpdateStrategy] = None
 
 
 class ScaleBody(Strict):
-    replicas: int = Field(ge=0, le=500)
+    replicas: ReplicaCount
 
 
 class DeploymentPath(BaseModel):
@@ -131,8 +132,8 @@ class DeploymentOut(BaseModel):
     name: str
     image: str
     replicas: int
-    min_replicas: int
-    max_replicas: int
+    min_replicas: Optional[int] = None
+    max_replicas: Optional[int] = None
     generation: int
     desired_version: int
     command: Optional[list[str] | str] = None

@@ -7,6 +7,7 @@ import json
 from flask_openapi3 import APIBlueprint, Tag
 
 import config
+import validation
 from db import containers, deployments, events, secrets
 from web import auth, dispatch, policy
 from web.containers_api import container_json, lookup
@@ -177,12 +178,10 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
     never do; resources apply live to every instance."""
     dep = get_or_404(path.name)
     fields = body.model_fields_set
-    lo = body.min_replicas if body.min_replicas is not None else dep["min_replicas"]
-    hi = body.max_replicas if body.max_replicas is not None else dep["max_replicas"]
-    replicas = body.replicas if body.replicas is not None else dep["replicas"]
-    if not lo <= replicas <= hi:
-        raise ApiError(422, f"replicas {replicas} is outside min/max {lo}..{hi}",
-                       fields={"replicas": f"outside {lo}..{hi}"})
+    lo = body.min_replicas if "min_replicas" in fields else dep["min_replicas"]
+    hi = body.max_replicas if "max_replicas" in fields else dep["max_replicas"]
+    require_within_bounds(body.replicas if body.replicas is not None else dep["replicas"],
+                          lo, hi)
     template_changed = any(f in fields for f in TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
     who = auth.caller_name()
@@ -190,9 +189,9 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
 
     def write(conn):
         updates = {}
-        if body.min_replicas is not None:
+        if "min_replicas" in fields:  # null unsets a bound
             updates["min_replicas"] = lo
-        if body.max_replicas is not None:
+        if "max_replicas" in fields:
             updates["max_replicas"] = hi
         if body.resources is not None:
             updates["resources"] = {**dep["resources"], **body.resources.normalised()}
@@ -233,12 +232,15 @@ def delete_deployment(path: DeploymentPath, query: WaitQuery):
     return reconcile_job(dep, "delete_deployment", write=write, wait=query.wait)
 
 
+def require_within_bounds(replicas: int, low: int | None, high: int | None) -> None:
+    """422 when a replica count is outside a deployment's bounds (unset: 0..the cap)."""
+    problem = validation.bounds_problem(replicas, low, high, config.load().max_replicas)
+    if problem:
+        raise ApiError(422, problem, fields={"replicas": problem})
+
+
 def scale(dep: dict, replicas: int, wait: str | None):
-    if not dep["min_replicas"] <= replicas <= dep["max_replicas"]:
-        raise ApiError(422, f"replicas {replicas} is outside min/max "
-                            f"{dep['min_replicas']}..{dep['max_replicas']}",
-                       fields={"replicas": f"outside {dep['min_replicas']}.."
-                                           f"{dep['max_replicas']}"})
+    require_within_bounds(replicas, dep["min_replicas"], dep["max_replicas"])
     version = {}
 
     def write(conn):

@@ -290,8 +290,11 @@ def list_images():
         rows = containers.find(deployment=dep["name"], limit=100000)
         template = dep["template"]
         items.append({"image": template["image"], "deployment": dep["name"],
-                      "min_replicas": dep["min_replicas"],
-                      "max_replicas": dep["max_replicas"],
+                      # the seed's rule: the replica count unless bounds were set
+                      "min_replicas": dep["min_replicas"] if dep["min_replicas"] is not None
+                      else dep["replicas"],
+                      "max_replicas": dep["max_replicas"] if dep["max_replicas"] is not None
+                      else dep["replicas"],
                       "resources": legacy_resources(dep["resources"] or {}),
                       "env": template.get("env") or {}, "ports": template.get("ports") or {},
                       "updated_at": dep["updated_at"].isoformat(),
@@ -347,17 +350,18 @@ def start(image: str):
             template = {"image": image, "ports": {"80/tcp": None},
                         "security": policy.normalised_security(policy.Security())}
             dep = deployments.create(name, config.load().node_name, template, resources,
-                                     0, 0, max(body.count, 10), {}, {"monitor": 0},
+                                     0, None, None, {}, {"monitor": 0},
                                      auth.caller_name(), conn)
             events.add("deployment_created", deployment=name, who=auth.caller_name(),
                        conn=conn, detail={"image": image, "via": "seed start"})
         before["slots"] = set(desired_slots(dep["replicas"], set(dep["retired_slots"])))
         wanted = dep["replicas"] + body.count
-        updates = {"max_replicas": max(dep["max_replicas"], wanted),
-                   "min_replicas": min(dep["min_replicas"], wanted)}
+        problem = validation.bounds_problem(wanted, dep["min_replicas"], dep["max_replicas"],
+                                            config.load().max_replicas)
+        if problem:
+            raise Fail(422, problem)
         if resources:
-            updates["resources"] = {**dep["resources"], **resources}
-        deployments.update(name, conn, **updates)
+            deployments.update(name, conn, resources={**dep["resources"], **resources})
         row = deployments.set_replicas(name, wanted, conn)
         before["new"] = sorted(set(desired_slots(row["replicas"], set(row["retired_slots"])))
                                - before["slots"])

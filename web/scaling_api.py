@@ -12,7 +12,7 @@ from db import deployments, events, pool, scaling
 from web import auth
 from web.deploy_schemas import DEPLOYMENT_NAME, DeploymentPath
 from web.errors import ApiError, not_found
-from web.schemas import BEARER, ErrorOut, Strict
+from web.schemas import BEARER, ErrorOut, ReplicaCount, Strict
 
 tag = Tag(name="scaling", description="Autoscaling policies and their decisions")
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
@@ -56,8 +56,8 @@ class Rule(Strict):
 
 class PolicyBody(Strict):
     deployment: str = Field(pattern=DEPLOYMENT_NAME)
-    min_replicas: Optional[int] = Field(None, ge=0, le=500)
-    max_replicas: Optional[int] = Field(None, ge=1, le=500)
+    min_replicas: Optional[ReplicaCount] = None
+    max_replicas: Optional[ReplicaCount] = None
     metrics: list[MetricTarget] = Field(default_factory=list, max_length=16)
     rules: Optional[list[Rule]] = Field(None, max_length=16)
     scale_up_cooldown: float = Field(300, ge=0, le=86400)
@@ -78,8 +78,8 @@ class PolicyBody(Strict):
 class PolicyOut(BaseModel):
     id: str
     deployment: str
-    min_replicas: int
-    max_replicas: int
+    min_replicas: Optional[int] = None
+    max_replicas: Optional[int] = None
     metrics: list[dict[str, Any]]
     rules: Optional[list[dict[str, Any]]] = None
     scale_up_cooldown: float
@@ -156,7 +156,7 @@ def apply_bounds(body: PolicyBody, dep: dict, conn) -> None:
     """A policy's min/max are the deployment's bounds."""
     lo = body.min_replicas if body.min_replicas is not None else dep["min_replicas"]
     hi = body.max_replicas if body.max_replicas is not None else dep["max_replicas"]
-    if lo > hi:
+    if lo is not None and hi is not None and lo > hi:
         raise ApiError(422, f"min_replicas {lo} is above max_replicas {hi}",
                        fields={"min_replicas": "above max_replicas"})
     deployments.update(dep["name"], conn, min_replicas=lo, max_replicas=hi)
@@ -234,7 +234,7 @@ def delete_policy(path: PolicyPath):
         raise not_found(f"scaling policy {path.policy_id}")
     events.add("scaling_policy_deleted", deployment=row["deployment"], who=auth.caller_name())
     dep = deployments.get(row["deployment"])
-    return policy_json(row, dep or {"min_replicas": 0, "max_replicas": 0})
+    return policy_json(row, dep or {"min_replicas": None, "max_replicas": None})
 
 
 @bp.get("/decisions", responses={200: DecisionList})

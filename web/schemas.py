@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+import config
 import validation
 
 DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
@@ -36,6 +37,11 @@ PortMap = Annotated[dict[str, Optional[int]], AfterValidator(validation.normalis
                             {"type": "null"}]},
                         "description": "container port (80, 80/tcp, 53/udp) -> host port on "
                                        "127.0.0.1, or null for any free port"})]
+ReplicaCount = Annotated[int, AfterValidator(
+    lambda value: validation.check_replica_count(value, config.load().max_replicas)),
+    WithJsonSchema({"type": "integer", "minimum": 0,
+                    "description": "0 .. the server's cap (HARBORMASTER_MAX_REPLICAS, "
+                                   "1000 by default)"})]
 LabelMap = Annotated[dict[str, str], AfterValidator(validation.check_labels), WithJsonSchema({
     "type": "object", "propertyNames": {"minLength": 1, "maxLength": 128},
     "additionalProperties": {"type": "string"},

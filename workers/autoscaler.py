@@ -9,9 +9,11 @@ from db import deployments, events, pool, scaling
 from workers import autoscale, messages
 
 
-def policy_of(row: dict, dep: dict) -> autoscale.Policy:
+def policy_of(row: dict, dep: dict, cap: int) -> autoscale.Policy:
+    """The pure policy; a deployment's unset bounds mean 0 and the server's cap."""
     return autoscale.Policy(
-        min_replicas=dep["min_replicas"], max_replicas=dep["max_replicas"],
+        min_replicas=dep["min_replicas"] if dep["min_replicas"] is not None else 0,
+        max_replicas=dep["max_replicas"] if dep["max_replicas"] is not None else cap,
         metrics=tuple(row["metrics"] or ()), rules=tuple(row["rules"] or ()),
         scale_up_cooldown=row["scale_up_cooldown"],
         scale_down_cooldown=row["scale_down_cooldown"],
@@ -34,7 +36,7 @@ def evaluate_all() -> list[dict]:
             stale_after=2 * cfg.autoscale_interval)
         now = time.time()
         decision = autoscale.decide(
-            policy_of(row, dep), dep["replicas"], obs,
+            policy_of(row, dep, cfg.max_replicas), dep["replicas"], obs,
             scaling.recent_recommendations(dep["name"], row["stabilization_window"]), now,
             row["last_scale_up_at"].timestamp() if row["last_scale_up_at"] else None,
             row["last_scale_down_at"].timestamp() if row["last_scale_down_at"] else None)
