@@ -2,11 +2,13 @@
 container policy, and secrets that never leak."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import stat
-import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +16,7 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 HTTPD = "harbormaster/busybox-httpd"
+PARAMETER = re.compile(r"<(?:[^:>]+:)?(\w+)>")  # a Flask rule's path parameter
 
 
 def unique(prefix: str) -> str:
@@ -39,26 +42,67 @@ def test_401_without_or_with_a_bad_token(anonymous, platform):
     assert anonymous.get("/api/openapi.json").status_code == 200
 
 
-def test_roles_per_route_family(api, operator, viewer):
+# who may call what: every route the application has, by the role of the caller
+PUBLIC = {"/health", "/api/openapi.json", "/", "/static/<path:filename>", "/metrics"}
+ADMIN_ONLY = ("/api/tokens", "/api/audit")
+# bodies that are refused (422) or name nothing that exists (404): nothing changes
+BODY = {"/containers/<path:image>/start": {"count": 0}}
+
+
+def routes() -> list[tuple[str, str]]:
+    """(method, rule) for every route of the web application."""
+    from web import create_app
+    app = create_app()
+    return sorted((m, r.rule) for r in app.url_map.iter_rules()
+                  for m in r.methods - {"HEAD", "OPTIONS"})
+
+
+def call(client, method: str, rule: str):
+    missing = {"job_id": str(uuid.uuid4()), "token_id": str(uuid.uuid4()),
+               "policy_id": str(uuid.uuid4()), "filename": "none.css"}
+    path = PARAMETER.sub(lambda m: missing.get(m.group(1), f"no-such-{m.group(1)}"), rule)
+    kwargs = {} if method == "GET" else {"json": BODY.get(rule, {})}
+    return client.request(method, path, **kwargs)
+
+
+def test_every_route_by_role(api, operator, viewer, anonymous):
+    """viewer reads and cannot change anything (403); operator changes everything but
+    tokens and audit (403); admin may do all; no token: 401 outside the public routes.
+    The probes name nothing that exists or carry refused bodies, so nothing changes."""
+    wrong = []
+    for method, rule in routes():
+        admin_only = rule.startswith(ADMIN_ONLY)
+        expected = {
+            "anonymous": "ok" if rule in PUBLIC and method == "GET" else 401,
+            "viewer": "ok" if method == "GET" and not admin_only else 403,
+            "operator": 403 if admin_only else "ok",
+            "admin": "ok",
+        }
+        for who, client in (("anonymous", anonymous), ("viewer", viewer),
+                            ("operator", operator), ("admin", api)):
+            status = call(client, method, rule).status_code
+            allowed = status not in (401, 403) and status < 500
+            if (expected[who] == "ok" and not allowed) or \
+                    (expected[who] != "ok" and status != expected[who]):
+                wrong.append(f"{who} {method} {rule}: {status}, expected {expected[who]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_roles_do_real_work(api, operator, viewer):
     name = unique("roles")
-    # viewer: reads only
-    for path in ("/api/jobs", "/api/containers", "/api/events", "/api/containers/usage/summary"):
-        assert viewer.get(path).status_code == 200, path
-    assert viewer.post("/api/containers", json={"image": HTTPD}).status_code == 403
-    assert viewer.delete(f"/api/jobs/{uuid.uuid4()}").status_code == 403
-    # operator: containers and jobs, not tokens or audit
     job = operator.job(operator.post("/api/containers", json={"image": HTTPD, "name": name}))
-    assert job["status"] == "succeeded" and job["requested_by"] == operator.name
+    assert job["requested_by"] == operator.name
     assert viewer.post(f"/api/containers/{name}/stop").status_code == 403
-    assert viewer.post(f"/api/containers/{name}/exec", json={"command": ["true"]}).status_code == 403
-    for client in (operator, viewer):
-        assert client.get("/api/tokens").status_code == 403
-        assert client.post("/api/tokens", json={"name": unique("x"), "role": "admin"}).status_code == 403
-        assert client.get("/api/audit").status_code == 403
+    assert viewer.post(f"/api/containers/{name}/exec", json={"command": ["true"]}).status_code \
+        == 403
     r = operator.get("/api/tokens")
+    assert r.status_code == 403
     assert r.json()["error"] == "forbidden" and "admin" in r.json()["detail"]
-    assert operator.job(operator.delete(f"/api/containers/{name}", params={"force": "true"}))[
-        "status"] == "succeeded"
+    made = api.post("/api/tokens", json={"name": unique("made"), "role": "viewer"})
+    assert made.status_code == 201
+    assert api.delete(f"/api/tokens/{made.json()['id']}").status_code == 200
+    assert api.get("/api/audit", params={"who": operator.name}).status_code == 200
+    operator.job(operator.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
 def test_token_secret_is_shown_once_and_stored_as_a_hash(api, platform):
@@ -93,6 +137,35 @@ def test_rate_limit_answers_429_with_retry_after(make_client):
     assert refused.json()["error"] == "rate_limited"
 
 
+def get_from(address: str, url: str, token: str) -> tuple[int, dict]:
+    """GET from a given loopback source address (requests cannot choose it)."""
+    parsed = urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30,
+                                      source_address=(address, 0))
+    try:
+        conn.request("GET", parsed.path + "?limit=1", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders())
+    finally:
+        conn.close()
+
+
+def test_per_address_rate_limit_counts_every_token_of_an_address(platform, make_client):
+    """A web process whose per-address limit is 5 a minute: five requests from one address
+    pass whichever tokens they carry, the sixth is 429 with Retry-After even with a fresh
+    token; another address still passes. (127.0.0.3 and .2: addresses nothing else used,
+    not even the readiness probe of the process.)"""
+    tokens = [make_client("viewer").token for _ in range(3)]
+    with platform.extra_web("per-address", HARBORMASTER_RATE_LIMIT_PER_ADDRESS="5/minute") as url:
+        jobs = url + "/api/jobs"
+        statuses = [get_from("127.0.0.3", jobs, tokens[i % 2])[0] for i in range(5)]
+        assert statuses == [200] * 5, statuses
+        status, headers = get_from("127.0.0.3", jobs, tokens[2])
+        assert status == 429 and int(headers["Retry-After"]) > 0, (status, headers)
+        assert get_from("127.0.0.2", jobs, tokens[2])[0] == 200
+
+
 def test_audit_names_the_caller(api, operator):
     name = unique("audited")
     operator.job(operator.post("/api/containers", json={"image": HTTPD, "name": name}))
@@ -118,47 +191,103 @@ def test_widening_options_need_admin_and_the_server_configuration(api, operator)
         assert "configuration" in r.json()["fields"][field]
 
 
-def test_a_planted_secret_never_leaks(api, platform):
-    secret = f"s3cr3t-{uuid.uuid4().hex}"
-    name = unique("secret")
-    job = api.job(api.post("/api/containers", json={
-        "image": HTTPD, "name": name, "secret_env": {"API_KEY": secret},
-        "env": {"PLAIN": "visible"}}))
-    assert job["status"] == "succeeded", job
-    # the container does get it
-    out = api.post(f"/api/containers/{name}/exec", json={"command": ["sh", "-c", "echo ${#API_KEY}"]})
-    assert out.json()["output"].strip() == str(len(secret))
-    # every GET route of the API
-    doc = api.get("/api/openapi.json").json()
-    seen = 0
-    for path, operations in doc["paths"].items():
-        if "get" not in operations:
-            continue
-        concrete = (path.replace("{ref}", name).replace("{job_id}", job["id"])
-                    .replace("{token_id}", str(uuid.uuid4())))
-        r = api.get(concrete)
-        seen += 1
-        assert secret not in r.text, concrete
-    assert seen >= 8
-    for listing in ("/api/jobs?limit=500", "/api/events?limit=1000", "/api/audit?limit=1000",
-                    f"/api/containers/{name}", f"/api/jobs/{job['id']}"):
-        assert secret not in api.get(listing).text
-    # the tables people and tools read
-    for table in ("jobs", "events", "containers", "tokens"):
-        dump = json.dumps(platform.sql(f"SELECT * FROM {table}"), default=str)
-        assert secret not in dump, table
-    # the messages in Redis
-    client = platform.redis()
+# GET routes whose answer is not a 200 with the objects the sweep made
+STATUS = {"/api/static/<path:filename>": 404}  # flask-openapi3 ships no static files
+
+
+def get_rules() -> list[str]:
+    """Every GET route of the web application (the API, the seed's, the pages)."""
+    return sorted({rule for method, rule in routes() if method == "GET"})
+
+
+def concrete(rule: str, values: dict) -> str:
+    """The rule with every path parameter replaced by a real object's key."""
+    special = {("/containers/instances/<ref>/health", "ref"): values["docker_id"],
+               ("/api/services/<name>/endpoints", "name"): values["service"],
+               ("/static/<path:filename>", "filename"): "dashboard.js"}
+    return PARAMETER.sub(lambda m: str(special.get((rule, m.group(1)), values[m.group(1)])),
+                         rule)
+
+
+def redis_values(client) -> list[bytes]:
+    """Every value of every key in Redis (the broker's queues and messages, the limiter's
+    counters)."""
+    out = []
     for key in client.scan_iter("*"):
         kind = client.type(key).decode()
-        values = {"string": lambda: [client.get(key)], "list": lambda: client.lrange(key, 0, -1),
-                  "hash": lambda: list(client.hgetall(key).values()),
-                  "set": lambda: list(client.smembers(key)),
-                  "zset": lambda: client.zrange(key, 0, -1)}.get(kind, lambda: [])()
-        assert all(secret.encode() not in (v or b"") for v in values), key
-    # every process's log
-    time.sleep(1)
+        out += {"string": lambda: [client.get(key)], "list": lambda: client.lrange(key, 0, -1),
+                "hash": lambda: list(client.hgetall(key).values()),
+                "set": lambda: list(client.smembers(key)),
+                "zset": lambda: client.zrange(key, 0, -1)}.get(kind, lambda: [])()
+    return [v or b"" for v in out]
+
+
+def plant(api, platform, secret: str, name: str, deployment: str) -> tuple[dict, dict]:
+    """A container and a deployment carrying the secret, their job messages read in Redis
+    while no worker consumes them."""
+    platform.stop_program("worker")  # hold the messages in Redis
+    try:
+        created = api.post("/api/containers", json={
+            "image": HTTPD, "name": name, "secret_env": {"API_KEY": secret},
+            "env": {"PLAIN": "visible"}})
+        deployed = api.post("/api/deployments", json={
+            "name": deployment, "image": HTTPD, "replicas": 1, "update": {"monitor": 0.5},
+            "secret_env": {"DEPLOY_KEY": secret}})
+        assert (created.status_code, deployed.status_code) == (202, 202), \
+            (created.text, deployed.text)
+        values = redis_values(platform.redis())
+        for job in (created.json(), deployed.json()):
+            assert any(job["id"].encode() in v for v in values), f"message of {job['id']}"
+        assert not [v for v in values if secret.encode() in v]
+    finally:
+        platform.start_program("worker")
+    return api.job(created), api.job(deployed)
+
+
+def test_a_planted_secret_never_leaks(api, platform):
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    name, deployment, service = unique("secret"), unique("secretdep"), unique("secretsvc")
+    job, _ = plant(api, platform, secret, name, deployment)
+    instance = f"{deployment}-0-g1"
+    # the containers do get it
+    for ref, key in ((name, "API_KEY"), (instance, "DEPLOY_KEY")):
+        out = api.post(f"/api/containers/{ref}/exec",
+                       json={"command": ["sh", "-c", f"echo ${{#{key}}}"]})
+        assert out.json()["output"].strip() == str(len(secret)), (ref, out.text)
+    endpoint = api.post("/api/services/register", json={
+        "name": service, "address": "127.0.0.1", "port": 9}).json()
+    policy = api.post("/api/scaling/policies", json={
+        "deployment": deployment, "enabled": False, "min_replicas": 1, "max_replicas": 1,
+        "metrics": [{"type": "cpu", "target": 50}]}).json()
+    values = {"job_id": job["id"], "name": deployment, "service": service,
+              "docker_id": job["result"]["container_id"], "endpoint_id": endpoint["id"],
+              "policy_id": policy["id"], "image": HTTPD, "filename": "none.css"}
+    # every GET route, every path parameter, for the standalone container and the instance
+    rules = get_rules()
+    for ref in (name, instance):
+        for rule in rules:
+            path = concrete(rule, {**values, "ref": ref})
+            r = api.get(path)
+            assert r.status_code == STATUS.get(rule, 200), (path, r.status_code, r.text[:300])
+            assert secret not in r.text and secret not in str(r.headers), path
+    print(f"[secret] {len(rules)} GET routes swept for 2 containers")
+    for listing in ("/api/jobs?limit=500", "/api/events?limit=1000", "/api/audit?limit=1000"):
+        assert secret not in api.get(listing).text
+    # every table holds it only in secrets, where the worker reads it
+    tables = [t for (t,) in platform.sql("SELECT table_name FROM information_schema.tables"
+                                         " WHERE table_schema = 'public'")]
+    assert {"jobs", "events", "containers", "deployments", "deployment_revisions"} <= set(tables)
+    for table in tables:
+        dump = json.dumps(platform.sql(f'SELECT * FROM "{table}"'), default=str)
+        assert (secret in dump) == (table == "secrets"), table
+    assert not [v for v in redis_values(platform.redis()) if secret.encode() in v]
+    # every process's log, and Postgres's, Redis's and dockerd's
+    logs = platform.service_logs()
+    assert logs["postgres"].exists() and logs["redis"].exists(), logs
+    print(f"[secret] service logs read: {sorted(logs)}")
     assert secret not in platform.logs()
+    api.job(api.delete(f"/api/deployments/{deployment}"))
+    api.job(api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
 def test_bodies_are_bounded(api):
