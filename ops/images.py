@@ -8,6 +8,8 @@ No image can be pulled here, so the platform and its tests use these:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -53,16 +55,35 @@ def rootfs(version: str) -> tuple[dict, dict]:
     return files, symlinks
 
 
+RECIPE_LABEL = "harbormaster.image-recipe"
+TEST_IMAGE_LABEL = "harbormaster.test-image"
+
+
+def recipe(spec: dict) -> str:
+    """A digest of what an image is built from: an image built by an older recipe (such as
+    the busybox-exit whose CMD was not valid JSON) is rebuilt."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def built_recipe(ref: str) -> str | None:
+    try:
+        labels = docker_ops.inspect_image(ref)["Config"].get("Labels") or {}
+    except docker_ops.NotFound:
+        return None
+    return labels.get(RECIPE_LABEL)
+
+
 def ensure_images(force: bool = False) -> list[str]:
     built = []
     for ref, spec in IMAGES.items():
-        if not force and docker_ops.image_exists(ref):
+        digest = recipe(spec)
+        if not force and built_recipe(ref) == digest:
             continue
         files, symlinks = rootfs(spec["version"])
-        cmd = ", ".join(f'"{part}"' for part in spec["cmd"])
         docker_ops.import_rootfs(files, symlinks, ref, changes=[
-            "ENV PATH=/bin", f"CMD [{cmd.replace(chr(36), chr(36))}]", "EXPOSE 80",
-            f"LABEL org.opencontainers.image.version={spec['version']}"])
+            "ENV PATH=/bin", f"CMD {json.dumps(spec['cmd'])}", "EXPOSE 80",
+            f"LABEL org.opencontainers.image.version={spec['version']}",
+            f"LABEL {RECIPE_LABEL}={digest}", f"LABEL {TEST_IMAGE_LABEL}=true"])
         built.append(ref)
         print(f"[bootstrap] built image {ref}", flush=True)
     return built

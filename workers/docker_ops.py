@@ -104,9 +104,13 @@ def info() -> dict:
 
 # --- images -----------------------------------------------------------------
 
+def inspect_image(ref: str) -> dict:
+    return call(client().api.inspect_image, ref)
+
+
 def image_exists(ref: str) -> bool:
     try:
-        call(client().api.inspect_image, ref)
+        inspect_image(ref)
         return True
     except NotFound:
         return False
