@@ -98,6 +98,9 @@ class DeploymentCreate(Template):
                                             config.load().max_replicas)
         if problem:
             raise ValueError(problem)
+        problem = validation.fixed_ports_problem(self.ports, self.replicas)
+        if problem:
+            raise ValueError(problem)
         return self
 
 

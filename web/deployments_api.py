@@ -184,6 +184,8 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
                           lo, hi)
     template_changed = any(f in fields for f in TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
+    require_ports_fit((new_template or dep["template"]).get("ports"),
+                      body.replicas if body.replicas is not None else dep["replicas"])
     who = auth.caller_name()
     requested = {}
 
@@ -239,8 +241,16 @@ def require_within_bounds(replicas: int, low: int | None, high: int | None) -> N
         raise ApiError(422, problem, fields={"replicas": problem})
 
 
+def require_ports_fit(ports: dict | None, replicas: int) -> None:
+    """422 when fixed host ports cannot serve that many replicas."""
+    problem = validation.fixed_ports_problem(ports, replicas)
+    if problem:
+        raise ApiError(422, problem, fields={"ports": problem})
+
+
 def scale(dep: dict, replicas: int, wait: str | None):
     require_within_bounds(replicas, dep["min_replicas"], dep["max_replicas"])
+    require_ports_fit(dep["template"].get("ports"), replicas)
     version = {}
 
     def write(conn):

@@ -110,3 +110,21 @@ def test_capability_names_are_normalised():
     assert sec.cap_add == ["NET_ADMIN", "SYS_TIME"]
     assert sec.extra_capabilities() == ["NET_ADMIN", "SYS_TIME"]
     assert Security.model_validate({"cap_add": ["CHOWN"]}).extra_capabilities() == []
+
+
+def test_bounds_unset_mean_zero_to_the_cap():
+    assert validation.bounds_problem(0, None, None, 1000) is None
+    assert validation.bounds_problem(1000, None, None, 1000) is None
+    assert "0..1000" in validation.bounds_problem(1001, None, None, 1000)
+    assert "1..3" in validation.bounds_problem(4, 1, 3, 1000)
+    assert "1..3" in validation.bounds_problem(0, 1, 3, 1000)
+    assert "above max_replicas" in validation.bounds_problem(2, 3, 2, 1000)
+    assert validation.check_replica_count(1000, 1000) == 1000
+    with pytest.raises(ValueError, match="cap of 1000"):
+        validation.check_replica_count(1001, 1000)
+
+
+def test_a_fixed_host_port_fits_one_replica():
+    assert validation.fixed_ports_problem({"80/tcp": 8080}, 1) is None
+    assert validation.fixed_ports_problem({"80/tcp": None}, 5) is None
+    assert "8080" in validation.fixed_ports_problem({"80/tcp": 8080, "53/udp": None}, 2)
