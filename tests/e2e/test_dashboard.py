@@ -222,20 +222,21 @@ def test_rate_limited_dashboard_keeps_its_data_and_backs_off(dashboard, make_cli
     view = dashboard()
     view.sign_in(limited.token)
     row = view.page.locator(f"#deployments tr[data-name='{web_service}']")
-    row.wait_for()
-    view.page.wait_for_selector("#banner:not([hidden])", timeout=60000)
-    assert "rate" in view.banner().lower(), view.banner()
-    assert any(status == 429 and retry for _, status, retry in view.responses), view.responses
-    seen = view.requests_during(30)
-    print(f"one tab under 429: {len(seen) * 2} requests a minute")
-    assert len(seen) <= 4, seen
-    # every request after a 429 waited at least the Retry-After it was given
-    for at, status, retry in view.responses:
-        following = [t for t, _ in view.requests if t > at]
-        if status == 429 and following:
-            assert following[0] - at >= float(retry) - 1, (view.responses, view.requests)
-    assert row.is_visible() and "rate" in view.banner().lower()
+    with view.page.expect_response(lambda r: r.status == 429, timeout=60000) as limited:
+        row.wait_for()  # the data of the first refreshes, before the limit is reached
+    limited_at, retry = time.monotonic(), limited.value.headers.get("retry-after")
+    assert retry is not None, limited.value.headers
+    view.page.wait_for_selector("#banner:not([hidden])")
+    assert "rate" in view.banner().lower() and row.is_visible(), view.banner()
     view.screenshot("dashboard-429.png")
+    # nothing until Retry-After has passed (the old page sent five requests every 2 s)
+    with view.page.expect_request("**/api/summary", timeout=(float(retry) + 90) * 1000):
+        pass
+    quiet = time.monotonic() - limited_at
+    print(f"one tab under 429: the next request after {quiet:.0f} s (Retry-After {retry} s)")
+    assert quiet >= float(retry) - 1
+    assert len([t for t, _ in view.requests if t > limited_at]) == 1, view.requests
+    assert row.is_visible()
     assert not view.errors, view.errors
 
 
@@ -316,7 +317,11 @@ def test_narrow_window_crash_loop_and_cpu_colours(api, dashboard, platform, cras
         assert cells["visible"] and cells["state"].strip(), cells
         assert int(cells["restarts"].split()[0]) >= 1, cells
     assert page.evaluate("id => cy.getElementById(id).data('label')", crash) == f"{crash}\n0/2"
-    assert page.evaluate("id => cy.getElementById(id).style('background-color')", burn) != GREEN
+    # the burn is held at its limit of 0.5 CPU, but on a busy 2-core host one sample may
+    # fall below the warning threshold: wait for a refresh that shows it (the old map
+    # coloured by readiness only and stayed green)
+    page.wait_for_function(f"id => cy.getElementById(id).style('background-color') !== '{GREEN}'",
+                           arg=burn, timeout=30000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
     assert page.evaluate(CUT_PANELS) == []
     view.screenshot("dashboard-800px.png")
