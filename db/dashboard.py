@@ -1,0 +1,29 @@
+"""Reads shaped for the dashboard's summary, which a page asks for every few seconds.
+
+The aggregate modules' reads do not fit a poll: ``health.latest`` walks each container's
+whole history and ``events.find`` pages oldest first. These take one index probe per
+container and the newest events.
+"""
+from __future__ import annotations
+
+from db import pool
+from db.events import COLUMNS as EVENT_COLUMNS
+
+
+def latest_snapshots(names: list[str], max_age: float) -> dict[str, dict]:
+    """container -> its newest health snapshot of the last ``max_age`` seconds."""
+    if not names:
+        return {}
+    rows = pool.fetchall(
+        "SELECT n.name AS container, s.at, s.running, s.cpu_percent, s.memory_percent, s.status"
+        " FROM unnest(%s::text[]) AS n(name) CROSS JOIN LATERAL ("
+        "  SELECT at, running, cpu_percent, memory_percent, status FROM health_snapshots"
+        "  WHERE container = n.name AND at > now() - make_interval(secs => %s)"
+        "  ORDER BY at DESC LIMIT 1) s", (names, max_age))
+    return {r["container"]: r for r in rows}
+
+
+def newest_events(limit: int) -> list[dict]:
+    """The ``limit`` newest events, newest first."""
+    return pool.fetchall(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT %s",
+                         (limit,))
