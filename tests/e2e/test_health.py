@@ -10,6 +10,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.dockerwatch import DockerWatch
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,12 @@ def test_cpu_burn_is_classified_and_the_alert_rearms(api):
     api.job(api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
+def first_touched(watch: DockerWatch, container_id: str) -> dict | None:
+    """The first event of the container that stops, kills or removes it."""
+    return next((e for e in list(watch.events) if e["id"] == container_id and
+                 e["Action"].split(":")[0] in ("kill", "die", "stop", "destroy")), None)
+
+
 def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platform):
     name = unique("probe")
     check = {"type": "http", "path": "/health", "port": 80, "interval": 1, "timeout": 1,
@@ -59,15 +66,26 @@ def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platf
     wait_until(lambda: api.get(f"/api/containers/{instance}").json()["health"] == "healthy",
                30, "instance healthy")
     first_id = api.get(f"/api/containers/{instance}").json()["id"]
-    broke = api.post(f"/api/containers/{instance}/exec", json={"command": ["rm", "/www/health"]})
-    assert broke.status_code == 200
-    broke_at = datetime.now().astimezone()
-    event = wait_until(lambda: [e for e in kind_events(api, instance, "health_status")
-                                if e["detail"]["health"] == "unhealthy"], 30, "unhealthy")[0]
+    with DockerWatch(f"harbormaster.deployment={name}") as watch:
+        broke = api.post(f"/api/containers/{instance}/exec",
+                         json={"command": ["rm", "/www/health"]})
+        assert broke.status_code == 200
+        broke_at = datetime.now().astimezone()
+        event = wait_until(lambda: [e for e in kind_events(api, instance, "health_status")
+                                    if e["detail"]["health"] == "unhealthy"], 30,
+                           "unhealthy")[0]
+        # the platform then stops the failing container: wait until Docker says so
+        wait_until(lambda: first_touched(watch, first_id), 30, "the failing container stopped")
     assert event["detail"]["consecutive_failures"] == 3
     assert "404" in event["detail"]["error"]
-    elapsed = (datetime.fromisoformat(event["at"]) - broke_at).total_seconds()
+    unhealthy_at = datetime.fromisoformat(event["at"])
+    elapsed = (unhealthy_at - broke_at).total_seconds()
     assert elapsed >= 1.5, elapsed  # three probes a second apart: not before the third
+    # the same container until the third failure: Docker saw nothing done to it before
+    touched = first_touched(watch, first_id)
+    print(f"[health] unhealthy {elapsed:.2f}s after the break; first touched: "
+          f"{touched['Action']} {touched['timeNano'] / 1e9 - unhealthy_at.timestamp():+.2f}s")
+    assert touched["timeNano"] / 1e9 >= unhealthy_at.timestamp(), (touched, event)
     replaced = wait_until(lambda: (lambda c: c if c.get("id") not in (None, first_id) and
                                    c["health"] == "healthy" else None)(
         api.get(f"/api/containers/{instance}").json()), 30, "replacement healthy")
