@@ -1,27 +1,18 @@
 """docker-compose.yml is a valid Compose file (Debian's docker-compose validates it)."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.support import packages
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def compose_binary() -> str:
-    found = shutil.which("docker-compose")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "docker-compose"], check=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                       stdout=subprocess.DEVNULL)
-        found = shutil.which("docker-compose")
-    if found is None:
-        pytest.fail("docker-compose is not installed and cannot be installed here")
-    return found
+    return packages.ensure("docker-compose", "docker-compose")
 
 
 def test_compose_file_is_valid():
