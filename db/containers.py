@@ -11,7 +11,7 @@ def _int_or_none(value):
 
 COLUMNS = ("name, docker_id, kind, deployment, slot, generation, node, image, state, health,"
            " spec, ports, labels, pid, restarts, exit_code, error, created_at, started_at,"
-           " finished_at, updated_at, draining")
+           " finished_at, updated_at, draining, resources")
 ACTIVE = "state <> 'removed'"
 
 
@@ -111,9 +111,11 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
                               (name,)).fetchone()
         row = conn.execute(
             "INSERT INTO containers (name, docker_id, kind, node, image, state, ports, labels, pid,"
-            " exit_code, restarts, started_at, finished_at, deployment, slot, generation)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " exit_code, restarts, started_at, finished_at, deployment, slot, generation,"
+            " resources)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (name) DO UPDATE SET docker_id = EXCLUDED.docker_id,"
+            " resources = EXCLUDED.resources,"
             # our own removal in progress stays "removing" until the container is gone
             " state = CASE WHEN containers.state = 'removing' AND EXCLUDED.state <> 'running'"
             "  AND containers.docker_id = EXCLUDED.docker_id THEN 'removing'"
@@ -133,7 +135,8 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
              Jsonb(labels), f["pid"], f["exit_code"], f["restarts"], f["started_at"],
              f["finished_at"], labels.get("harbormaster.deployment"),
              _int_or_none(labels.get("harbormaster.slot")),
-             _int_or_none(labels.get("harbormaster.generation")))).fetchone()
+             _int_or_none(labels.get("harbormaster.generation")),
+             Jsonb(f.get("resources") or {}))).fetchone()
     previous = None
     if before is not None and before["docker_id"] == docker_id:
         previous = before["state"]
@@ -167,13 +170,6 @@ def live_on_node(node: str) -> list[dict]:
     """Rows Docker should have (everything but removed and still-creating ones)."""
     return pool.fetchall(f"SELECT {COLUMNS} FROM containers WHERE node = %s"
                          " AND state NOT IN ('removed', 'creating')", (node,))
-
-
-def set_resources(name: str, resources: dict) -> None:
-    """Merge live-updated resources into the recorded spec."""
-    pool.execute("UPDATE containers SET spec = jsonb_set(spec, '{resources}',"
-                 " COALESCE(spec->'resources', '{}'::jsonb) || %s), updated_at = now()"
-                 " WHERE name = %s", (Jsonb(resources), name))
 
 
 def set_draining(name: str, draining: bool) -> None:

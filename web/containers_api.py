@@ -25,7 +25,6 @@ READ_WAIT = 30.0
 
 
 def container_json(row: dict) -> dict:
-    spec = row["spec"] or {}
     ports = row["ports"] or {}
     first = next((p for p in ports.values() if p), None)
     return {
@@ -34,7 +33,7 @@ def container_json(row: dict) -> dict:
         "deployment": row["deployment"], "slot": row["slot"], "generation": row["generation"],
         "node": row["node"], "ports": ports,
         "endpoint": f"http://{config.load().publish_host}:{first}" if first else None,
-        "resources": spec.get("resources") or {}, "labels": {
+        "resources": row["resources"] or {}, "labels": {
             k: v for k, v in (row["labels"] or {}).items()},
         "restarts": row["restarts"], "exit_code": row["exit_code"], "error": row["error"],
         "created_at": row["created_at"].isoformat(),
@@ -109,7 +108,7 @@ def usage_summary():
     for row in rows:
         by_state[row["state"]] = by_state.get(row["state"], 0) + 1
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
-        res = (row["spec"] or {}).get("resources") or {}
+        res = row["resources"] or {}
         if row["state"] in ("running", "paused", "starting"):
             cpus += float(res.get("cpus") or 0)
             memory += int(res.get("memory") or 0)

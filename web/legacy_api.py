@@ -123,11 +123,7 @@ def docker_size(size: int) -> str:
 
 
 def resources_of(row: dict) -> dict:
-    res = (row["spec"] or {}).get("resources")
-    if res is None and row["deployment"]:
-        dep = deployments.get(row["deployment"])
-        res = dep["resources"] if dep else {}
-    return legacy_resources(res or {})
+    return legacy_resources(row["resources"] or {})
 
 
 def seed_status(state: str) -> str:

@@ -13,7 +13,7 @@ import dramatiq
 
 import config
 from db import containers, deployments, events, installation, jobs, secrets
-from workers import deploy, docker_ops, labels, messages
+from workers import deploy, docker_ops, labels, messages, sampler
 from workers.record import record
 from workers.broker import MAX_RETRIES, get_broker
 from workers.docker_ops import NotFound, Permanent
@@ -147,10 +147,9 @@ def unpause_container(job_id: str):
 
 @job_actor
 def update_container_resources(job_id: str):
-    def apply(ref, args):
-        docker_ops.update(ref, args["resources"])
-        containers.set_resources(args["name"], args["resources"])
-    return _transition(job_id, "update_resources", None, apply)
+    # the record made after the update reads the new limits back from Docker
+    return _transition(job_id, "update_resources", None,
+                       lambda ref, args: docker_ops.update(ref, args["resources"]))
 
 
 @job_actor
@@ -243,7 +242,7 @@ def update_deployment_resources(job_id: str):
             if r["docker_id"] and r["state"] in ("running", "paused", "created")]
     for index, row in enumerate(rows, 1):
         docker_ops.update(row["docker_id"], dep["resources"])
-        containers.set_resources(row["name"], dep["resources"])
+        record(row["name"], row["docker_id"])  # the limits it now runs with
         jobs.set_progress(job_id, index, len(rows), f"{index}/{len(rows)} instances updated")
     return {"deployment": dep["name"], "updated": [r["name"] for r in rows],
             "resources": dep["resources"]}

@@ -54,6 +54,20 @@ def published_ports(attrs: dict) -> dict:
     return out
 
 
+def resources_of(host_config: dict) -> dict:
+    """The limits a container runs with, in our resources block's units."""
+    out = {}
+    if host_config.get("NanoCpus"):
+        out["cpus"] = host_config["NanoCpus"] / 1e9
+    if host_config.get("CpuShares"):
+        out["cpu_shares"] = host_config["CpuShares"]
+    if host_config.get("Memory"):
+        out["memory"] = host_config["Memory"]
+    if (host_config.get("PidsLimit") or 0) > 0:
+        out["pids_limit"] = host_config["PidsLimit"]
+    return out
+
+
 def fields(attrs: dict) -> dict:
     """Everything we record about one container from its inspect document."""
     state = attrs.get("State", {})
@@ -70,6 +84,7 @@ def fields(attrs: dict) -> dict:
         "started_at": _time(state.get("StartedAt")),
         "finished_at": _time(state.get("FinishedAt")),
         "labels": labels,
+        "resources": resources_of(attrs.get("HostConfig") or {}),
         "image": labels.get("harbormaster.image") or attrs.get("Config", {}).get("Image", ""),
         "kind": labels.get("harbormaster.kind", "standalone"),
         "node": labels.get("harbormaster.node", "local"),
