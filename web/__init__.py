@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import request
+from flask import Request, request
 from flask_openapi3 import Info, OpenAPI
 
 import config
@@ -25,6 +25,15 @@ def has_nul(value) -> bool:
     return False
 
 
+class JsonBodyRequest(Request):
+    """Every body this API takes is JSON: it is read as JSON whatever its Content-Type says
+    (curl -d sends form encoding, and users forget the header); a body that does not parse
+    is refused before the view, saying to send JSON."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        return super().get_json(force=True, silent=silent, cache=cache)
+
+
 def create_app() -> OpenAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
     cfg = config.load()
@@ -33,6 +42,7 @@ def create_app() -> OpenAPI:
                   security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
                   validation_error_status=422,
                   validation_error_callback=errors.validation_response)
+    app.request_class = JsonBodyRequest
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False
     errors.register(app)
@@ -45,12 +55,16 @@ def create_app() -> OpenAPI:
     def _reject_malformed_json():
         # flask-openapi3 reads bodies with get_json(silent=True): a broken body would
         # surface as a confusing 422; it is a 400.
-        if request.content_length and request.is_json:
-            try:
-                data = json.loads(request.get_data(cache=True))
-            except ValueError as exc:
-                raise errors.ApiError(400, f"malformed JSON body: {exc}",
-                                      code="malformed_json") from None
+        if not request.content_length:
+            return
+        try:
+            data = json.loads(request.get_data(cache=True))
+        except ValueError as exc:
+            if not request.is_json:
+                raise errors.ApiError(415, "the body is not JSON: send a JSON body with "
+                                           "Content-Type: application/json") from None
+            raise errors.ApiError(400, f"malformed JSON body: {exc}",
+                                  code="malformed_json") from None
             if has_nul(data):
                 # Postgres text and jsonb cannot hold U+0000: refuse it up front
                 raise errors.ApiError(422, "strings may not contain NUL (\\u0000) characters",
