@@ -1,8 +1,9 @@
 """Reads shaped for the dashboard's summary, which a page asks for every few seconds.
 
 The aggregate modules' reads do not fit a poll: ``health.latest`` walks each container's
-whole history and ``events.find`` pages oldest first. These take one index probe per
-container and the newest events.
+whole history, ``events.find`` pages oldest first and ``deployments.backoff`` reads one
+deployment. These take one index probe per container, the newest events, and every slot's
+backoff at once.
 """
 from __future__ import annotations
 
@@ -27,3 +28,9 @@ def newest_events(limit: int) -> list[dict]:
     """The ``limit`` newest events, newest first."""
     return pool.fetchall(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT %s",
                          (limit,))
+
+
+def slot_backoffs() -> dict[tuple[str, int], dict]:
+    """(deployment, slot) -> consecutive failures and the next allowed start."""
+    rows = pool.fetchall("SELECT deployment, slot, failures, next_start_at FROM slot_backoff")
+    return {(r["deployment"], r["slot"]): r for r in rows}

@@ -25,14 +25,24 @@ bp = APIBlueprint("summary", __name__, url_prefix="/api", abp_tags=[tag], abp_se
 MAX_INSTANCES = 500
 RECENT_JOBS = 15
 RECENT_EVENTS = 40
+# the snapshot classifications, best first ("stopped" says nothing about load)
+LOAD_ORDER = ("healthy", "warning", "critical")
+# the map's health words for the same three levels
+CONDITION = {"healthy": "passing", "warning": "warning", "critical": "critical"}
+CONDITION_ORDER = ("passing", "warning", "critical")
 
 
 class MapNode(BaseModel):
     id: str
     health: str = Field(description="passing, warning or critical: its endpoints' readiness")
+    load: Optional[str] = Field(None, description="the worst classification (healthy, "
+                                "warning, critical) of its instances' latest cpu and memory")
+    condition: str = Field(description="the worse of health and load: what the map colours")
     instances: int = Field(description="endpoints registered")
-    ready: int = Field(description="endpoints passing")
+    ready: int = Field(description="a deployment's ready instances; else endpoints passing")
+    desired: int = Field(description="a deployment's desired instances; else endpoints")
     deployment: Optional[str] = None
+    state: Optional[str] = Field(None, description="the deployment's state")
     cpu: Optional[float] = None
     memory: Optional[float] = None
 
@@ -58,6 +68,7 @@ class DeploymentSummary(BaseModel):
     generation: int
     service: Optional[str] = None
     status: DeploymentStatus
+    load: Optional[str] = None
 
 
 class InstanceSummary(BaseModel):
@@ -68,9 +79,12 @@ class InstanceSummary(BaseModel):
     node: str
     state: str
     health: str
-    restarts: int
+    restarts: int = Field(description="Docker's restarts plus, for a deployment's instance, "
+                                      "its slot's consecutive failures")
     exit_code: Optional[int] = None
     endpoint: Optional[str] = None
+    backoff_until: Optional[datetime] = Field(None, description="a crash-looping slot is "
+                                              "started again at this time")
     cpu_percent: Optional[float] = None
     memory_percent: Optional[float] = None
     load: Optional[str] = None
@@ -87,13 +101,50 @@ class SummaryOut(BaseModel):
     events: list[EventOut] = Field(description="the newest first")
 
 
-def instance_json(row: dict, sample: dict | None) -> dict:
+def worst(values, order: tuple[str, ...]) -> Optional[str]:
+    ranked = [order.index(v) for v in values if v in order]
+    return order[max(ranked)] if ranked else None
+
+
+def desired_slots(dep: dict) -> list[int]:
+    """The reconciler's rule: the ``replicas`` lowest slot numbers that are not retired."""
+    retired, slots, slot = set(dep["retired_slots"] or []), [], 0
+    while len(slots) < dep["replicas"]:
+        if slot not in retired:
+            slots.append(slot)
+        slot += 1
+    return slots
+
+
+def empty_slot_rows(deps: list[dict], live: list[dict]) -> list[dict]:
+    """For each desired slot with no live container (a crash loop between two tries), the
+    slot's last container, so that the slot stays in view with its state."""
+    occupied = {(r["deployment"], r["slot"]) for r in live if r["deployment"]}
+    rows = []
+    for dep in deps:
+        missing = [s for s in desired_slots(dep) if (dep["name"], s) not in occupied]
+        if not missing:
+            continue
+        history = containers.find(deployment=dep["name"], include_removed=True, limit=10000)
+        for slot in missing:
+            last = max((r for r in history if r["slot"] == slot),
+                       key=lambda r: r["updated_at"], default=None)
+            if last is not None:
+                rows.append(last)
+    return rows
+
+
+def instance_json(row: dict, sample: dict | None, backoff: dict | None) -> dict:
     base = container_json(row)
+    now = datetime.now(timezone.utc)
+    waiting = backoff and backoff["next_start_at"] and backoff["next_start_at"] > now
     # a removed container's last sample (a crash loop's short run) says nothing about now
     running = sample is not None and sample["running"] and row["state"] == "running"
     return {
         **{k: base[k] for k in ("name", "kind", "deployment", "slot", "node", "state", "health",
-                                "restarts", "exit_code", "endpoint")},
+                                "exit_code", "endpoint")},
+        "restarts": (row["restarts"] or 0) + (backoff["failures"] if backoff else 0),
+        "backoff_until": backoff["next_start_at"].isoformat() if waiting else None,
         "cpu_percent": sample["cpu_percent"] if running else None,
         "memory_percent": sample["memory_percent"] if running else None,
         "load": sample["status"] if running else None,
@@ -101,40 +152,64 @@ def instance_json(row: dict, sample: dict | None) -> dict:
     }
 
 
-def instances_json() -> tuple[list[dict], bool]:
+def instances_json(deps: list[dict]) -> tuple[list[dict], bool]:
     live = containers.find(limit=MAX_INSTANCES + 1)
     truncated = len(live) > MAX_INSTANCES
-    rows = live[:MAX_INSTANCES]
+    rows = live[:MAX_INSTANCES] + empty_slot_rows(deps, live)
     cfg = config.load()
     # a sample older than a few sampling intervals no longer says how loaded it is
     samples = dashboard.latest_snapshots([r["name"] for r in rows],
                                          max(10.0, 4 * cfg.sample_interval))
-    out = [instance_json(r, samples.get(r["name"])) for r in rows]
+    backoffs = dashboard.slot_backoffs()
+    out = [instance_json(r, samples.get(r["name"]), backoffs.get((r["deployment"], r["slot"])))
+           for r in rows]
     out.sort(key=lambda i: (i["deployment"] or "", i["slot"] or 0, i["name"]))
     return out, truncated
 
 
-def deployment_summary(dep: dict) -> dict:
+def deployment_summary(dep: dict, instances: list[dict]) -> dict:
     full = deployment_json(dep, with_instances=False)
     service = (dep["template"] or {}).get("service")
     return {**{k: full[k] for k in ("name", "image", "replicas", "min_replicas", "max_replicas",
                                     "generation", "status")},
-            "service": service["name"] if service else None}
+            "service": service["name"] if service else None,
+            "load": worst((i["load"] for i in instances if i["deployment"] == dep["name"]),
+                          LOAD_ORDER)}
+
+
+def map_json(summaries: dict[str, dict]) -> dict:
+    """The service map of /api/services/map, with each deployment's counts and load."""
+    graph = service_map()
+    # a service named apart from its deployment, with no endpoint yet, is still that
+    # deployment's (service_map finds the owner through its endpoints or its name)
+    by_service = {d["service"]: d for d in summaries.values() if d["service"]}
+    for node in graph["nodes"]:
+        dep = summaries.get(node["deployment"]) or by_service.get(node["id"])
+        if dep is not None:
+            node.update(deployment=dep["name"], ready=dep["status"]["ready"],
+                        desired=dep["status"]["desired"],
+                        state=dep["status"]["state"], load=dep["load"])
+        else:
+            node.update(desired=node["instances"], state=None, load=None)
+        node["condition"] = worst((node["health"], CONDITION.get(node["load"])),
+                                  CONDITION_ORDER)
+    return graph
 
 
 @bp.get("/summary", responses={200: SummaryOut})
 def summary():
     """Everything the dashboard shows, in one answer.
 
-    The service map, the deployments with their status counts, the instances with state,
-    health, restarts, node and latest cpu and memory, the recent jobs and the newest
-    events."""
+    The service map, the deployments with their status counts and load, the instances
+    (live ones, and each crash-looping slot's last one) with state, health, restarts, node
+    and latest cpu and memory, the recent jobs and the newest events."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
-    instances, truncated = instances_json()
+    instances, truncated = instances_json(deps)
+    summaries = {d["name"]: deployment_summary(d, instances) for d in deps}
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
-        "map": service_map(),
-        "deployments": [deployment_summary(d) for d in deps],
+        "map": map_json(summaries),
+        "deployments": list(summaries.values()),
         "instances": instances,
         "instances_truncated": truncated,
         "jobs": [dispatch.job_json(j) for j in jobs.find(limit=RECENT_JOBS)],

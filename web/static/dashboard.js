@@ -135,8 +135,8 @@ function render(s) {
 function renderMap(graph) {
   const names = new Set(graph.nodes.map((n) => n.id));
   const elements = [
-    ...graph.nodes.map((n) => ({ data: { id: n.id, label: `${n.id}\n${n.ready}/${n.instances}`,
-                                         condition: n.health } })),
+    ...graph.nodes.map((n) => ({ data: { id: n.id, label: `${n.id}\n${n.ready}/${n.desired}`,
+                                         condition: n.condition } })),
     ...graph.edges.filter((e) => names.has(e.from) && names.has(e.to))
       .map((e) => ({ data: { id: `${e.from}->${e.to}`, source: e.from, target: e.to,
                              condition: e.health } })),
@@ -184,6 +184,9 @@ function renderDeployments(list) {
     state.textContent = d.status.state;
     state.className = `state ${d.status.state}`;
     state.title = d.status.reason || "";
+    const load = tr.querySelector(".load");
+    load.textContent = d.load || "";
+    load.className = `load ${d.load || ""}`;
     const input = tr.querySelector("input.scale");
     input.min = d.min_replicas ?? 0;
     if (d.max_replicas !== null && d.max_replicas !== undefined) input.max = d.max_replicas;
@@ -196,7 +199,7 @@ function deploymentRow(d) {
   const tr = document.createElement("tr");
   tr.dataset.name = d.name;
   tr.append(cell(d.name, "name"), cell("", "image"), cell("", "desired"), cell("", "running-count"),
-            cell("", "ready-count"), cell("", "state"));
+            cell("", "ready-count"), cell("", "state"), cell("", "load"));
   const td = document.createElement("td");
   td.className = "scale";
   const input = document.createElement("input");
@@ -228,7 +231,13 @@ function renderInstances(list, truncated) {
     tr.dataset.name = i.name;
     tr.dataset.deployment = i.deployment || "";
     const exit = i.exit_code !== null && i.state !== "running" ? ` (exit ${i.exit_code})` : "";
-    tr.append(cell(i.name, "name"), cell(`${i.state}${exit}`, `state ${i.state}`),
+    let state = `${i.state}${exit}`;
+    if (i.backoff_until) {
+      // the slot's container is gone until its backoff ends: say so rather than "removed"
+      const seconds = Math.max(0, Math.round((Date.parse(i.backoff_until) - Date.now()) / 1000));
+      state = `crash loop${exit}, next start in ${seconds} s`;
+    }
+    tr.append(cell(i.name, "name"), cell(state, `state ${i.backoff_until ? "crashloop" : i.state}`),
               cell(i.health, i.health), cell(i.restarts, "restarts"), cell(i.node),
               cell(percent(i.cpu_percent), `cpu ${i.load || ""}`),
               cell(percent(i.memory_percent), `memory ${i.load || ""}`),
