@@ -65,10 +65,10 @@ def create_app() -> OpenAPI:
                                            "Content-Type: application/json") from None
             raise errors.ApiError(400, f"malformed JSON body: {exc}",
                                   code="malformed_json") from None
-            if has_nul(data):
-                # Postgres text and jsonb cannot hold U+0000: refuse it up front
-                raise errors.ApiError(422, "strings may not contain NUL (\\u0000) characters",
-                                      fields={"body": "contains NUL"})
+        if has_nul(data):
+            # Postgres text and jsonb cannot hold U+0000: refuse it up front
+            raise errors.ApiError(422, "strings may not contain NUL (\\u0000) characters",
+                                  fields={"body": "contains NUL"})
 
     from web import (audit_api, containers_api, deployments_api, events_api, health_api,
                      jobs_api, legacy_api, scaling_api, services_api, summary_api, tokens_api)
