@@ -7,9 +7,6 @@ No request leaves loopback (every other one is aborted and counted), and an unca
 in the page fails the test. Screenshots go to artifacts/ (git-ignored)."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.support.packages import ensure
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -42,19 +40,6 @@ ROW_CELLS = """name => [...document.querySelectorAll('#instances tbody tr')]
   .map(r => ({state: (r.querySelector('.state') || {}).textContent || '',
               restarts: (r.querySelector('.restarts') || {}).textContent || '',
               visible: r.getBoundingClientRect().height > 0}))"""
-
-
-def chromium() -> str:
-    if not os.path.exists(CHROMIUM) and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        # a fresh machine's package lists are empty: update them first
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is not installed and cannot be installed here")
-    return CHROMIUM
 
 
 class Dashboard:
@@ -126,7 +111,8 @@ def dashboard(platform):
 
     opened: list[Dashboard] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS, headless=True)
+        browser = pw.chromium.launch(executable_path=ensure(CHROMIUM, "chromium"), args=FLAGS,
+                                     headless=True)
         try:
             def open_page(width: int = 1400) -> Dashboard:
                 opened.append(Dashboard(browser, platform.url, width))
