@@ -66,7 +66,8 @@ def test_docker_cut_off_answers_503_naming_docker_and_recovers(api, platform):
     name = unique("cut")
     api.job(api.post("/api/containers", json={"image": HTTPD, "name": name}))
     # actors fail on the cut engine (and are retried): the worker logs each failure
-    platform.expect_log("worker", r"docker engine unreachable")
+    platform.expect_log("worker", r"\[ERROR\] Failed to process message [\s\S]*"
+                                  r"docker engine unreachable")
     platform.proxy.cut()
     try:
         (r,) = wait_until(lambda: _503(api.post("/api/containers", json={"image": HTTPD})), 20,

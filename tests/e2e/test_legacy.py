@@ -145,7 +145,8 @@ def test_seed_routes_in_the_open_mode(open_web, api, platform):
 def test_outages_show_in_the_seed_health_routes(open_web, api, platform):
     # actors fail on the cut engine and on the stopped database (and are retried); the
     # scheduler exits when it loses its leader connection, and supervisord restarts it
-    platform.expect_log("worker", r"docker engine unreachable|postgres unavailable")
+    platform.expect_log("worker", r"\[ERROR\] Failed to process message [\s\S]*"
+                                  r"(docker engine unreachable|postgres unavailable)")
     platform.expect_log("scheduler", r"lost the leader connection")
     platform.expect_restart("scheduler")
     platform.proxy.cut()
