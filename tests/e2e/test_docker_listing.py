@@ -35,6 +35,7 @@ def test_listing_helpers_survive_containers_removed_meanwhile(platform):
     token = uuid.uuid4().hex[:12]
     # a cluster id no running platform owns: its agent never sees these containers
     lister = TestPlatform()
+    lister.data.rmdir()  # never started: only its listing is used
     lister._cluster = f"race-{token}"
     labels = {"harbormaster.cluster": lister.cluster_id, "harbormaster.race": token}
     label_filter = [f"{k}={v}" for k, v in labels.items()]
@@ -75,4 +76,3 @@ def test_listing_helpers_survive_containers_removed_meanwhile(platform):
             remover.join()
         for entry in client.api.containers(all=True, filters={"label": label_filter}):
             client.api.remove_container(entry["Id"], force=True)
-        lister.data.rmdir()
