@@ -9,7 +9,6 @@ Usage: python bench/health_sweep.py [N] [rounds]
 """
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -20,6 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from common import private_platform
+
+import config  # noqa: E402 - the checkout's root is on sys.path once common is imported
+from db import pool as db_pool  # noqa: E402
+from workers import docker_ops, sweep  # noqa: E402
 
 IMAGE = "harbormaster/busybox-httpd"
 
@@ -45,16 +48,14 @@ def main() -> None:
             assert time.monotonic() < deadline, "instances not recorded"
             time.sleep(0.2)
 
-        os.environ.update({k: plat.env[k] for k in ("DATABASE_URL", "REDIS_URL",
-                                                    "HARBORMASTER_DATA")})
-        import config
-        config.load.cache_clear()
-        from workers import sweep
-        sweep.sweep("local")  # the first sweep has no previous snapshot: warm-up
+        cfg = config.from_env(plat.env)
+        db_pool.configure(cfg)
+        docker_ops.configure(None, cfg.publish_host)
+        sweep.sweep("local", cfg)  # the first sweep has no previous snapshot: warm-up
         ours = []
         for _ in range(rounds):
             started = time.perf_counter()
-            result = sweep.sweep("local")
+            result = sweep.sweep("local", cfg)
             ours.append(time.perf_counter() - started)
             assert result["instances"] >= n and result["snapshots"] >= n, result
 

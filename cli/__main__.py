@@ -1,4 +1,5 @@
 """`python -m cli`: the harbormaster command (bin/harbormaster wraps this)."""
-from cli.commands import run_cli
+from cli import commands, resources, scaling  # noqa: F401 - importing them adds the commands
+from cli.app import run_cli
 
 run_cli()

@@ -6,15 +6,13 @@ works the same against a remote installation behind a TLS proxy.
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import requests
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-import config
+from cli import settings
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -24,21 +22,19 @@ class CliError(Exception):
 
 
 def default_url() -> str:
-    return os.environ.get("HARBORMASTER_URL") or config.load().web_url
+    return settings.from_env().url
 
 
 def default_token() -> str | None:
-    """HARBORMASTER_TOKEN, else the file HARBORMASTER_TOKEN_FILE names, else the admin token
-    the release step wrote into the local data directory (readable by root only)."""
-    if os.environ.get("HARBORMASTER_TOKEN"):
-        return os.environ["HARBORMASTER_TOKEN"].strip()
-    path = os.environ.get("HARBORMASTER_TOKEN_FILE")
-    candidate = Path(path) if path else config.load().data_dir / "admin-token"
+    """The token from the CLI's settings (an environment variable or a token file)."""
+    found = settings.from_env()
+    if found.token or found.token_file is None:
+        return found.token
     try:
-        return candidate.read_text().strip() or None
+        return found.token_file.read_text().strip() or None
     except OSError:
-        if path:
-            raise CliError(f"cannot read the token file {path}") from None
+        if found.token_file_named:
+            raise CliError(f"cannot read the token file {found.token_file}") from None
         return None
 
 

@@ -11,75 +11,12 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 import click
 
 from cli import output
-from cli.client import CliError, Client, default_token, default_url
-from cli.parse import ParseError, pairs, ports, since as parse_since
-
-
-#: where --json is recorded: Context.meta is one dict shared by every context of a line
-JSON_FLAG = "harbormaster.json"
-
-
-class Context:
-    def __init__(self, client: Client):
-        self.client = client
-
-    @property
-    def json(self) -> bool:
-        """--json was given, wherever it stood on the line."""
-        return click.get_current_context().meta.get(JSON_FLAG, False)
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def _record_json(ctx: click.Context, _param, value: bool) -> None:
-    if value:
-        ctx.meta[JSON_FLAG] = True
-
-
-def _with_json(command: click.Command) -> None:
-    command.params.append(click.Option(["--json"], is_flag=True, expose_value=False,
-                                       callback=_record_json,
-                                       help="print the API's JSON answer"))
-
-
-class Command(click.Command):
-    """A subcommand that takes --json too (`harbormaster ps --json`), as docker and kubectl
-    take their output flags after the subcommand."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _with_json(self)
-
-
-class Group(click.Group):
-    """The main command and its groups (deploy, tokens, scaling): --json before or after
-    them, and every command under them a Command."""
-    command_class = Command
-    group_class = type  # subgroups are of this class too
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _with_json(self)
-
-
-def ref_path(ref: str) -> str:
-    return quote(ref, safe="")
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", default=None, help="API address [HARBORMASTER_URL; default: local config]")
-@click.option("--token", default=None,
-              help="bearer token [HARBORMASTER_TOKEN; default: the local admin token file]")
-@click.pass_context
-def main(ctx, url, token):
-    """Harbormaster: desired state, self-healing, scaling and discovery on Docker hosts."""
-    ctx.obj = Context(Client(url or default_url(), token or default_token()))
+from cli.app import Context, main, pass_ctx, ref_path, show_job_result, submit
+from cli.parse import pairs, ports, since as parse_since
 
 
 @main.command()
@@ -98,19 +35,6 @@ def status(c: Context):
 
 
 # --- containers -------------------------------------------------------------------
-
-def show_job_result(c: Context, job: dict, line: str) -> None:
-    if c.json:
-        output.emit_json(job)
-    else:
-        output.OUT.print(line)
-
-
-def submit(c: Context, method: str, path: str, **kwargs) -> dict:
-    """Send a job-making request and follow the job to its end."""
-    job = c.client.request(method, path, **kwargs).json()
-    return c.client.follow(job, quiet=c.json)
-
 
 @main.command()
 @click.option("-a", "--all", "show_all", is_flag=True, help="also stopped and removed ones")
@@ -306,19 +230,3 @@ def events(c: Context, deployment, container, kind, since, follow):
         if not follow:
             return
         time.sleep(1.0)  # the events route has no long poll; once a second is cheap
-
-
-def run_cli() -> None:
-    """Entry point: one line on stderr and exit 1 for every expected failure."""
-    # registering the deployment, service, token and scaling commands
-    from cli import resources, scaling  # noqa: F401
-    try:
-        main(prog_name="harbormaster", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (CliError, ParseError) as exc:
-        click.echo(f"harbormaster: {exc}", err=True)
-        sys.exit(1)

@@ -8,7 +8,7 @@ import click
 
 from cli import output
 from cli.client import CliError
-from cli.commands import Context, main, pass_ctx, ref_path, show_job_result, submit
+from cli.app import Context, main, pass_ctx, ref_path, show_job_result, submit
 from cli.parse import manifest
 
 

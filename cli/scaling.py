@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cli import output
-from cli.commands import Context, main, pass_ctx, ref_path
+from cli.app import Context, main, pass_ctx, ref_path
 from cli.client import CliError
 from cli.parse import document, since as parse_since
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from db import pool
+from db import locks, pool
+
 
 def _int_or_none(value):
     return int(value) if value not in (None, "") else None
@@ -11,30 +12,52 @@ def _int_or_none(value):
 
 COLUMNS = ("name, docker_id, kind, deployment, slot, generation, node, image, state, health,"
            " spec, ports, labels, pid, restarts, exit_code, error, created_at, started_at,"
-           " finished_at, updated_at, draining, resources")
+           " finished_at, updated_at, draining, resources, incarnation, role")
 ACTIVE = "state <> 'removed'"
 
 
 def request(name: str, kind: str, node: str, image: str, spec: dict, labels: dict,
             conn, deployment: str | None = None, slot: int | None = None,
-            generation: int | None = None) -> bool:
+            generation: int | None = None, incarnation: int | None = None) -> bool:
     """Record a container to create. False when the name is taken by a live container.
 
     A removed container's row is replaced, so a name can be used again.
     """
     row = conn.execute(
         "INSERT INTO containers (name, kind, node, image, spec, labels, deployment, slot,"
-        " generation) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " generation, incarnation) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (name) DO UPDATE SET docker_id = NULL, kind = EXCLUDED.kind,"
         " node = EXCLUDED.node, image = EXCLUDED.image, spec = EXCLUDED.spec,"
         " labels = EXCLUDED.labels, deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
-        " generation = EXCLUDED.generation, state = 'creating', health = 'none',"
-        " ports = '{}', pid = NULL, restarts = 0, exit_code = NULL, error = NULL, draining = false,"
+        " generation = EXCLUDED.generation, incarnation = EXCLUDED.incarnation,"
+        " role = 'active', state = 'creating', health = 'none', ports = '{}', pid = NULL,"
+        " restarts = 0, exit_code = NULL, error = NULL, draining = false, resources = '{}',"
         " created_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()"
         " WHERE containers.state = 'removed' RETURNING name",
         (name, kind, node, image, Jsonb(spec), Jsonb(labels), deployment, slot,
-         generation)).fetchone()
+         generation, incarnation)).fetchone()
     return row is not None
+
+
+def count_by_state() -> dict[str, int]:
+    """Live containers (every one but removed ones) by state; instances count only as
+    replicas (their active role)."""
+    return {r["state"]: r["n"] for r in pool.fetchall(
+        "SELECT state, count(*) AS n FROM containers WHERE state <> 'removed'"
+        " AND role = 'active' GROUP BY state")}
+
+
+def reservation(deployment: str, slot: int, generation: int) -> dict | None:
+    """An instance reserved (named) but not seen in Docker yet: a create that a worker began
+    and may not have finished. Creating the slot again reuses its name."""
+    return pool.fetchone(f"SELECT {COLUMNS} FROM containers WHERE deployment = %s AND slot = %s"
+                         " AND generation = %s AND state = 'creating' AND docker_id IS NULL"
+                         " ORDER BY incarnation DESC LIMIT 1", (deployment, slot, generation))
+
+
+def set_role(name: str, role: str) -> None:
+    pool.execute("UPDATE containers SET role = %s, updated_at = now() WHERE name = %s",
+                 (role, name))
 
 
 def get(ref: str) -> dict | None:
@@ -54,12 +77,12 @@ def by_name(name: str) -> dict | None:
 def find(state: str | None = None, image: str | None = None, deployment: str | None = None,
          kind: str | None = None, label: tuple[str, str | None] | None = None,
          node: str | None = None, include_removed: bool = False, after: str | None = None,
-         limit: int = 100) -> list[dict]:
+         limit: int = 100, role: str | None = None) -> list[dict]:
     where, params = [], []
     if not include_removed and state != "removed":
         where.append(ACTIVE)
     for column, value in (("state", state), ("image", image), ("deployment", deployment),
-                          ("kind", kind), ("node", node)):
+                          ("kind", kind), ("node", node), ("role", role)):
         if value:
             where.append(f"{column} = %s")
             params.append(value)
@@ -106,14 +129,14 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
         # Two passes may record one new container at once: FOR UPDATE cannot lock a row that
         # does not exist yet, and ON CONFLICT (name) does not cover the docker_id key, so the
         # second insert would fail on it. One lock per name serialises them.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"container:{name}",))
+        locks.in_transaction(conn, "container", name)
         before = conn.execute("SELECT state, docker_id FROM containers WHERE name = %s FOR UPDATE",
                               (name,)).fetchone()
         row = conn.execute(
             "INSERT INTO containers (name, docker_id, kind, node, image, state, ports, labels, pid,"
             " exit_code, restarts, started_at, finished_at, deployment, slot, generation,"
-            " resources)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " resources, incarnation)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (name) DO UPDATE SET docker_id = EXCLUDED.docker_id,"
             " resources = EXCLUDED.resources,"
             # our own removal in progress stays "removing" until the container is gone
@@ -124,6 +147,7 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
             " started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
             " deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
             " generation = EXCLUDED.generation, kind = EXCLUDED.kind, updated_at = now(),"
+            " incarnation = EXCLUDED.incarnation,"
             # a new container under the same name starts with no verdicts of its own
             " health = CASE WHEN containers.docker_id IS DISTINCT FROM EXCLUDED.docker_id"
             "  THEN 'none' ELSE containers.health END,"
@@ -136,7 +160,8 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
              f["finished_at"], labels.get("harbormaster.deployment"),
              _int_or_none(labels.get("harbormaster.slot")),
              _int_or_none(labels.get("harbormaster.generation")),
-             Jsonb(f.get("resources") or {}))).fetchone()
+             Jsonb(f.get("resources") or {}),
+             _int_or_none(labels.get("harbormaster.incarnation")))).fetchone()
     previous = None
     if before is not None and before["docker_id"] == docker_id:
         previous = before["state"]
@@ -188,3 +213,9 @@ def set_health(name: str, health: str, detail: dict) -> dict | None:
         " FROM (SELECT name, health AS previous FROM containers WHERE name = %s FOR UPDATE) p"
         " WHERE c.name = p.name RETURNING p.previous, c.deployment, c.name",
         (health, Jsonb(detail), name))
+
+
+def prune_removed(seconds: float) -> int:
+    """Rows of containers removed longer ago than ``seconds``."""
+    return pool.execute("DELETE FROM containers WHERE state = 'removed' AND"
+                        " updated_at < now() - make_interval(secs => %s)", (seconds,))

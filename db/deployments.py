@@ -119,7 +119,7 @@ def delete_row(name: str) -> None:
         if conn.execute("DELETE FROM deployments WHERE name = %s AND deleting RETURNING name",
                         (name,)).fetchone() is None:
             return
-        for table in ("deployment_revisions", "slot_backoff", "scaling_policies",
+        for table in ("deployment_revisions", "slots", "scaling_policies",
                       "custom_metrics"):
             conn.execute(f"DELETE FROM {table} WHERE deployment = %s", (name,))
         conn.execute("DELETE FROM secrets WHERE owner = %s", (secret_owner(name),))
@@ -153,35 +153,6 @@ def take_dirty(name: str) -> bool:
     """Clear the dirty flag; True when it was set (someone asked for another look)."""
     return pool.fetchone("UPDATE deployments SET dirty = false WHERE name = %s AND dirty"
                          " RETURNING name", (name,)) is not None
-
-
-# --- restart backoff ------------------------------------------------------------
-
-def backoff(name: str) -> dict[int, dict]:
-    rows = pool.fetchall("SELECT slot, failures, extract(epoch FROM next_start_at) AS next_start"
-                         " FROM slot_backoff WHERE deployment = %s", (name,))
-    return {r["slot"]: r for r in rows}
-
-
-def record_failure(name: str, slot: int, uptime: float | None, initial: float, maximum: float,
-                   reset_after: float) -> dict:
-    """Count one more failure of a slot and return its next allowed start.
-
-    The first failure (or the first after ``reset_after`` seconds up) restarts at once;
-    then initial, 2x initial, ... up to maximum.
-    """
-    reset = uptime is not None and uptime >= reset_after
-    return pool.fetchone(
-        "INSERT INTO slot_backoff (deployment, slot, failures, last_failure_at, next_start_at)"
-        " VALUES (%s, %s, 1, now(), now())"
-        " ON CONFLICT (deployment, slot) DO UPDATE SET"
-        " failures = CASE WHEN %s THEN 1 ELSE slot_backoff.failures + 1 END,"
-        " last_failure_at = now(),"
-        " next_start_at = CASE WHEN %s THEN now() ELSE now() + make_interval(secs =>"
-        "   least(%s::float8, %s::float8 * power(2, slot_backoff.failures - 1))) END"
-        " RETURNING failures, extract(epoch FROM next_start_at) AS next_start,"
-        " extract(epoch FROM next_start_at - now()) AS delay",
-        (name, slot, reset, reset, maximum, initial))
 
 
 def with_health_checks(node: str) -> list[dict]:

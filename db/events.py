@@ -28,3 +28,8 @@ def find(deployment: str | None = None, container: str | None = None, kind: str 
                                  ("id > %s", after_id)])
     params.append(limit)
     return pool.fetchall(f"SELECT {COLUMNS} FROM events {clause} ORDER BY id LIMIT %s", params)
+
+
+def prune(seconds: float) -> int:
+    return pool.execute("DELETE FROM events WHERE at < now() - make_interval(secs => %s)",
+                        (seconds,))

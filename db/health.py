@@ -13,9 +13,9 @@ def latest_counters(names: list[str]) -> dict[str, dict]:
     if not names:
         return {}
     rows = pool.fetchall(
-        "SELECT DISTINCT ON (container) container, extract(epoch FROM at) AS at, cpu_ns,"
-        " running FROM health_snapshots WHERE container = ANY(%s)"
-        " AND at > now() - interval '1 hour' ORDER BY container, at DESC", (names,))
+        "SELECT container, extract(epoch FROM at) AS at, cpu_ns, running"
+        " FROM latest_snapshots(now() - interval '1 hour') WHERE container = ANY(%s)",
+        (names,))
     return {r["container"]: r for r in rows}
 
 
@@ -45,13 +45,29 @@ def set_alert(container: str, kind: str, firing: bool, conn) -> None:
                  " changed_at = now()", (container, kind, firing))
 
 
-def latest(names: list[str] | None = None) -> list[dict]:
-    clause, params = "", ()
-    if names is not None:
-        clause, params = "WHERE container = ANY(%s)", (names,)
+def latest(names: list[str], max_age: float | None = None) -> list[dict]:
+    """The newest snapshot of each of ``names`` (of the last ``max_age`` seconds): one
+    index probe per name."""
+    if not names:
+        return []
     return pool.fetchall(
-        f"SELECT DISTINCT ON (container) * FROM health_snapshots {clause}"
-        " ORDER BY container, at DESC", params)
+        "SELECT s.* FROM unnest(%s::text[]) AS n(name) CROSS JOIN LATERAL latest_snapshot("
+        "n.name, CASE WHEN %s::float8 IS NULL THEN '-infinity'::timestamptz"
+        " ELSE now() - make_interval(secs => %s) END) s", (names, max_age, max_age))
+
+
+def newest_at():
+    """When the newest snapshot was taken (None: never)."""
+    return pool.fetchone("SELECT max(at) AS at FROM health_snapshots")["at"]
+
+
+def load_by_deployment() -> list[dict]:
+    """Average cpu and memory % of each deployment's running instances (last 5 minutes)."""
+    return pool.fetchall(
+        "SELECT deployment, round(avg(cpu_percent)::numeric, 2)::float8 AS cpu,"
+        " round(avg(memory_percent)::numeric, 2)::float8 AS memory"
+        " FROM latest_snapshots(now() - interval '5 minutes') WHERE running"
+        " GROUP BY deployment")
 
 
 def history(name: str, since=None, limit: int = 500) -> list[dict]:
@@ -81,9 +97,9 @@ def totals() -> dict:
         " coalesce(sum(cpu_percent * cpu_limit) FILTER (WHERE running), 0) AS cpu_core_percent,"
         " coalesce(sum(memory_bytes) FILTER (WHERE running), 0) AS memory_bytes,"
         " coalesce(sum(net_rx), 0) AS net_rx, coalesce(sum(net_tx), 0) AS net_tx"
-        " FROM (SELECT DISTINCT ON (container) * FROM health_snapshots"
-        "  WHERE at > now() - interval '10 minutes' ORDER BY container, at DESC) latest"
-        " JOIN containers c ON c.name = latest.container AND c.state <> 'removed'")
+        " FROM latest_snapshots(now() - interval '10 minutes') latest"
+        " JOIN containers c ON c.name = latest.container AND c.state <> 'removed'"
+        "  AND c.role = 'active'")
 
 
 def prune(seconds: float) -> int:

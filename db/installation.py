@@ -1,12 +1,11 @@
 """The installation's identity: its cluster id, kept in the database."""
 from __future__ import annotations
 
-import config
 from db import pool
 
 
 def cluster_id() -> str:
-    override = config.load().cluster_id_override
+    override = pool.settings().cluster_id_override
     if override:
         return override
     row = pool.fetchone("SELECT cluster_id FROM installation")

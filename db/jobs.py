@@ -130,12 +130,12 @@ def fail_abandoned(running_for: float, max_sends: int) -> list[dict]:
         "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"
         " error = 'worker lost: the job ran past its time limit and the broker''s redelivery"
         " window without finishing' WHERE status = 'running'"
-        " AND started_at < now() - make_interval(secs => %s) RETURNING id",
+        " AND started_at < now() - make_interval(secs => %s) RETURNING id, error",
         (running_for,))
     never = pool.fetchall(
         "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"
         " error = 'never picked up: sent ' || sends || ' times without a worker starting it'"
-        " WHERE status = 'queued' AND sends >= %s RETURNING id", (max_sends,))
+        " WHERE status = 'queued' AND sends >= %s RETURNING id, error", (max_sends,))
     return lost + never
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import config
-from db import pool, tokens
+from db import locks, pool, tokens
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -26,23 +26,25 @@ def migrate() -> list[str]:
     conn = pool.direct_connect(autocommit=True)
     try:
         # one migrator at a time (two `release` steps racing would both apply 0001)
-        conn.execute("SELECT pg_advisory_lock(7340001)")
-        for path in pending(conn):
-            with conn.transaction():
-                conn.execute(path.read_text())
-                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
-            applied.append(path.name)
-        conn.execute("SELECT pg_advisory_unlock(7340001)")
+        with locks.migrations(conn):
+            for path in pending(conn):
+                with conn.transaction():
+                    conn.execute(path.read_text())
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)",
+                                 (path.name,))
+                applied.append(path.name)
     finally:
         conn.close()
     return applied
 
 
 def main(argv: list[str]) -> int:
+    cfg = config.from_env()
+    pool.configure(cfg)
     applied = migrate()
     print(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
     if "--first-token" in argv:
-        path = tokens.ensure_first_admin(config.load().data_dir)
+        path = tokens.ensure_first_admin(cfg.data_dir)
         if path is not None:
             print(f"first admin token written to {path} (mode 0600)")
     return 0

@@ -16,14 +16,30 @@ class Unavailable(Exception):
 
 
 _pool: ConnectionPool | None = None
+_settings: config.Config | None = None
 _lock = threading.Lock()
+
+
+def configure(cfg: config.Config) -> None:
+    """Which database this process uses (each process's start calls it once)."""
+    global _pool, _settings
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+        _pool, _settings = None, cfg
+
+
+def settings() -> config.Config:
+    if _settings is None:
+        raise RuntimeError("db.pool.configure(cfg) was not called in this process")
+    return _settings
 
 
 def get_pool() -> ConnectionPool:
     global _pool
+    cfg = settings()
     with _lock:
         if _pool is None:
-            cfg = config.load()
             _pool = ConnectionPool(
                 cfg.database_url, min_size=1, max_size=cfg.db_pool_max,
                 timeout=cfg.db_pool_timeout, open=True,
@@ -60,10 +76,15 @@ def execute(sql: str, params=()) -> int:
         return conn.execute(sql, params).rowcount
 
 
+def ping() -> None:
+    """One round trip; raises Unavailable when Postgres does not answer."""
+    fetchone("SELECT 1")
+
+
 def direct_connect(autocommit: bool = True, application_name: str = "harbormaster"
                    ) -> psycopg.Connection:
     """A dedicated connection outside the pool (listeners, leader locks, migrations)."""
-    cfg = config.load()
+    cfg = settings()
     try:
         return psycopg.connect(cfg.database_url, autocommit=autocommit, row_factory=dict_row,
                                connect_timeout=max(1, int(cfg.db_pool_timeout)),

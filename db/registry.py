@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from db import pool
+from db import locks, pool
 
 COLUMNS = ("id, service, version, address, port, internal, status, health, instance,"
            " deployment, source, metadata, depends_on, check_spec, last_heartbeat, created_at,"
@@ -22,7 +22,7 @@ def sync_deployment(name: str) -> None:
         dep = conn.execute("SELECT template, deleting FROM deployments WHERE name = %s",
                            (name,)).fetchone()
         service = (dep or {}).get("template", {}).get("service") if dep else None
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"registry:{name}",))
+        locks.in_transaction(conn, "registry", name)
         existing = {r["id"]: r for r in conn.execute(
             f"SELECT {COLUMNS} FROM endpoints WHERE deployment = %s AND source = 'deployment'",
             (name,))}
@@ -31,7 +31,7 @@ def sync_deployment(name: str) -> None:
             has_check = bool(dep["template"].get("health_check"))
             for row in conn.execute(
                     "SELECT name, ports, health FROM containers WHERE deployment = %s AND"
-                    " state = 'running' AND NOT draining", (name,)):
+                    " state = 'running' AND role = 'active' AND NOT draining", (name,)):
                 if has_check and row["health"] != "healthy":
                     continue
                 host_port = (row["ports"] or {}).get(f"{service['port']}/tcp")

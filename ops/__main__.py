@@ -1,19 +1,15 @@
 """`python -m ops up|down|bootstrap`: what `make up` and `make down` run."""
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
 import config
 from ops import bootstrap, supervise
 
-REDIS_PORT = int(os.environ.get("HARBORMASTER_REDIS_PORT", "6389"))
-
-
 def up() -> int:
     cfg = config.from_env()
-    env = supervise.process_env(bootstrap.bootstrap(cfg.data_dir, REDIS_PORT))
+    env = supervise.process_env(bootstrap.bootstrap(cfg))
     pid = bootstrap.read_pid(cfg.data_dir / "supervisord.pid")
     if pid and bootstrap.pid_alive(pid):
         print(f"the platform already runs (supervisord pid {pid}); `make down` stops it")
@@ -48,7 +44,7 @@ def main(argv: list[str]) -> int:
         return down()
     if command == "bootstrap":
         cfg = config.from_env()
-        print(bootstrap.bootstrap(cfg.data_dir, REDIS_PORT))
+        print(bootstrap.bootstrap(cfg))
         return 0
     print(f"usage: python -m ops up|down|bootstrap (not {command!r})", file=sys.stderr)
     return 2

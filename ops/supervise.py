@@ -16,6 +16,7 @@ from pathlib import Path
 
 from honcho.environ import parse_procfile
 
+import config
 from config import ROOT
 
 LONG_RUNNING = ("web", "worker", "scheduler", "agent")
@@ -52,7 +53,8 @@ def write_config(data_dir: Path, programs: dict[str, str] | None = None) -> Path
 
 
 def process_env(extra: dict) -> dict:
-    env = dict(os.environ)
+    """The platform processes' environment: this one's, with ``extra`` on top."""
+    env = config.process_environment()
     env.update(extra)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = f"{venv_bin}:{env.get('PATH', '/usr/bin:/bin')}"

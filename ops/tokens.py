@@ -8,10 +8,11 @@ Uses DATABASE_URL (or the embedded Postgres of the data directory, as `make up` 
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 
 import config
+from db import pool, tokens
 from ops import bootstrap
 from validation import parse_duration
 
@@ -30,14 +31,15 @@ def main(argv: list[str]) -> int:
     sub.add_parser("list")
     args = parser.parse_args(argv)
 
-    if "DATABASE_URL" not in os.environ:
-        runtime = bootstrap.read_runtime_env(config.from_env().data_dir)
+    cfg = config.from_env()
+    if not cfg.database_url:
+        runtime = bootstrap.read_runtime_env(cfg.data_dir)
         if "DATABASE_URL" not in runtime:
             print("no DATABASE_URL and no runtime.env: start the platform once or set it",
                   file=sys.stderr)
             return 2
-        os.environ["DATABASE_URL"] = runtime["DATABASE_URL"]
-    from db import tokens  # noqa: PLC0415 - after DATABASE_URL is known
+        cfg = dataclasses.replace(cfg, database_url=runtime["DATABASE_URL"])
+    pool.configure(cfg)
 
     if args.command == "create":
         expires = parse_duration(args.expires) if args.expires else None

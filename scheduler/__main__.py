@@ -1,8 +1,8 @@
-"""APScheduler BlockingScheduler whose jobs only send messages or sweep job rows.
+"""APScheduler BlockingScheduler whose jobs only send messages.
 
 It fires only while it holds a session-level Postgres advisory lock on its own
-connection: a second scheduler waits as a standby and takes over when the first dies
-(its connection closes and Postgres releases the lock).
+connection (db.locks): a second scheduler waits as a standby and takes over when the
+first dies (its connection closes and Postgres releases the lock).
 """
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import config
-from db import deployments, jobs, nodes, pool
+from db import deployments, jobs, locks, nodes, pool
 from workers import messages
 
 log = logging.getLogger("harbormaster.scheduler")
-LEADER_LOCK = 7340002
 # How often a standby tries the lock: the longest a dead leader's work waits for a successor.
 STANDBY_POLL = 0.5
-MAX_SENDS = 5
 
 
 def relay_outbox(cfg: config.Config) -> int:
@@ -44,17 +42,13 @@ def relay_outbox(cfg: config.Config) -> int:
 
 
 def sweep_jobs(cfg: config.Config) -> None:
-    """Fail the jobs that can no longer end by themselves, saying why."""
-    window = cfg.job_time_limit + cfg.redelivery_window + 30.0
-    failed = jobs.fail_abandoned(running_for=window, max_sends=MAX_SENDS)
-    for row in failed:
-        log.warning("job %s failed by the sweeper", row["id"])
+    messages.send(messages.SWEEP_JOBS, messages.DEFAULT_QUEUE)
 
 
 def reconcile_all(cfg: config.Config) -> None:
     """The backstop for lost messages and missed events: look at every deployment."""
     for name in deployments.names(cfg.node_name):
-        messages.send(messages.RECONCILE, messages.node_queue(cfg.node_name), (name,))
+        messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(cfg.node_name), (name,))
 
 
 def cleanup(cfg: config.Config) -> None:
@@ -85,15 +79,11 @@ def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
     announced = False
     while True:
         try:
-            # The name tells an operator (and the tests) which process holds the lock.
-            conn = pool.direct_connect(autocommit=True,
-                                       application_name=f"harbormaster-scheduler:{os.getpid()}")
+            session = locks.leader_session(f"harbormaster-scheduler:{os.getpid()}")
             while True:
-                got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got",
-                                   (LEADER_LOCK,)).fetchone()["got"]
-                if got:
+                if locks.try_lead(session):
                     log.info("scheduler %d is the leader", os.getpid())
-                    return conn
+                    return session
                 if not announced:
                     log.info("scheduler %d is a standby", os.getpid())
                     announced = True
@@ -117,10 +107,9 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
         return run
 
     def check_leadership():
-        try:
-            leader.execute("SELECT 1")
-        except psycopg.Error:
-            log.error("lost the leader connection; exiting so a standby takes over")
+        if not locks.still_held(leader):
+            # by design: the lock went with the connection, and a standby takes it
+            log.warning("lost the leader connection; exiting so a standby takes over")
             os._exit(3)
 
     scheduler.add_job(guarded(relay_outbox), "interval", seconds=cfg.outbox_interval,
@@ -143,7 +132,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s scheduler %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    cfg = config.load()
+    cfg = config.from_env()
+    pool.configure(cfg)
+    messages.configure(cfg)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     leader = acquire_leadership(cfg)
     scheduler = build(cfg, leader)

@@ -1,10 +1,13 @@
 """Session fixtures: one test platform for the whole run, an HTTP client, Docker."""
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
+
+import config
+from db import pool
+from workers import messages
 import requests
 
 from tests.support.platform import TestPlatform
@@ -77,11 +80,10 @@ def platform():
     plat = TestPlatform()
     try:
         plat.start()
-        # the test process's own config (for db-level integration tests)
-        os.environ["DATABASE_URL"] = plat.env["DATABASE_URL"]
-        os.environ["REDIS_URL"] = plat.env["REDIS_URL"]
-        import config
-        config.load.cache_clear()
+        # the test process's own database access and broker (db-level tests, test hooks)
+        cfg = config.from_env(plat.env)
+        pool.configure(cfg)
+        messages.configure(cfg)
         yield plat
     finally:
         plat.teardown()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-import config
 from db import tokens
 from db.pool import Unavailable
 from web.errors import ApiError
+from web.context import settings
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 ADMIN_BLUEPRINTS = {"tokens", "audit", "nodes"}
@@ -46,7 +46,7 @@ def is_public() -> bool:
     if path in PUBLIC_PATHS or path == "/" or path.startswith(PUBLIC_PREFIXES):
         return True
     if path == "/metrics":
-        return client_in(config.load().metrics_networks)
+        return client_in(settings().metrics_networks)
     return False
 
 
@@ -76,7 +76,7 @@ def authenticate() -> None:
         return
     secret = bearer()
     if secret is None:
-        cfg = config.load()
+        cfg = settings()
         if is_legacy_route() and cfg.legacy_open and client_in(cfg.legacy_open_networks):
             g.caller = Caller(name=f"legacy@{request.remote_addr}", role="operator")
             return

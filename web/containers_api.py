@@ -6,10 +6,11 @@ import uuid
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 
-import config
+from core.spec import SPEC_FIELDS, ContainerSpec
 from db import containers, secrets
-from web import auth, dispatch, policy
-from web.errors import ApiError, not_found
+from web.context import settings
+from web import auth, dispatch, lookups, policy, views
+from web.errors import ApiError
 from web.schemas import (BEARER, ContainerCreate, ContainerList, ContainerListQuery, ContainerOut,
                          ContainerPath, DeleteBody, DeleteQuery, ErrorOut, ExecBody, JobOut,
                          KillBody, LogsQuery, ReadResult, Resources, StopBody, StopQuery,
@@ -22,30 +23,6 @@ bp = APIBlueprint("containers", __name__, url_prefix="/api/containers", abp_tags
                                  503: ErrorOut})
 JOB = {202: JobOut, 200: JobOut}
 READ_WAIT = 30.0
-
-
-def container_json(row: dict) -> dict:
-    ports = row["ports"] or {}
-    first = next((p for p in ports.values() if p), None)
-    return {
-        "id": row["docker_id"], "name": row["name"], "image": row["image"],
-        "state": row["state"], "health": row["health"], "kind": row["kind"],
-        "deployment": row["deployment"], "slot": row["slot"], "generation": row["generation"],
-        "node": row["node"], "ports": ports,
-        "endpoint": f"http://{config.load().publish_host}:{first}" if first else None,
-        "resources": row["resources"] or {}, "labels": {
-            k: v for k, v in (row["labels"] or {}).items()},
-        "restarts": row["restarts"], "exit_code": row["exit_code"], "error": row["error"],
-        "created_at": row["created_at"].isoformat(),
-        "started_at": row["started_at"].isoformat() if row["started_at"] else None,
-    }
-
-
-def lookup(ref: str) -> dict:
-    row = containers.get(ref)
-    if row is None or row["state"] == "removed":
-        raise not_found(f"container {ref!r}")
-    return row
 
 
 def container_job(kind: str, actor: str, row: dict, args: dict | None = None,
@@ -62,16 +39,10 @@ def create_container(body: ContainerCreate, query: WaitQuery):
     found = policy.widening_options(body.security, body.mounts)
     auth.require_admin_for(found)
     policy.check_allowed_by_server(found)
-    node = config.load().node_name
+    node = settings().node_name
     dispatch.require_docker(node)
     name = body.name or f"c-{uuid.uuid4().hex[:10]}"
-    spec = {
-        "image": body.image, "command": body.command, "env": body.env,
-        "ports": body.ports, "resources": body.resources.normalised(),
-        "restart_policy": body.restart_policy, "labels": body.labels,
-        "security": policy.normalised_security(body.security),
-        "mounts": [m.model_dump() for m in body.mounts],
-    }
+    spec = ContainerSpec.from_dict(policy.fields_set(body, SPEC_FIELDS)).as_dict()
 
     def write(conn):
         if not containers.request(name, "standalone", node, body.image, spec, body.labels, conn):
@@ -96,13 +67,13 @@ def list_containers(query: ContainerListQuery):
                            limit=query.limit + 1)
     items = rows[: query.limit]
     following = items[-1]["name"] if len(rows) > query.limit else None
-    return {"items": [container_json(r) for r in items], "next": following}
+    return {"items": [views.container_json(r) for r in items], "next": following}
 
 
 @bp.get("/usage/summary", responses={200: UsageSummary})
 def usage_summary():
     """Counts by state and kind, and the CPU and memory reserved by live containers."""
-    rows = containers.find(limit=100000)
+    rows = containers.find(role="active", limit=100000)
     by_state, by_kind = {}, {}
     cpus, memory = 0.0, 0
     for row in rows:
@@ -119,12 +90,12 @@ def usage_summary():
 @bp.get("/<ref>", responses={200: ContainerOut})
 def get_container(path: ContainerPath):
     """One container by name or id (12+ characters of it)."""
-    return container_json(lookup(path.ref))
+    return views.container_json(lookups.container_or_404(path.ref))
 
 
 def _lifecycle(verb: str, actor: str):
     def view(path: ContainerPath, query: WaitQuery):
-        return container_job(f"{verb}_container", actor, lookup(path.ref), wait=query.wait)
+        return container_job(f"{verb}_container", actor, lookups.container_or_404(path.ref), wait=query.wait)
     view.__name__ = f"{verb}_container"
     view.__doc__ = f"{verb.capitalize()} a container (a job)."
     return view
@@ -148,13 +119,13 @@ def _timeout(query_timeout):
 
 def stop_container(path: ContainerPath, query: StopQuery):
     """Stop a container: SIGTERM, then SIGKILL after ``timeout`` seconds (a job)."""
-    return container_job("stop_container", messages.STOP_CONTAINER, lookup(path.ref),
+    return container_job("stop_container", messages.STOP_CONTAINER, lookups.container_or_404(path.ref),
                          {"timeout": _timeout(query.timeout)}, query.wait)
 
 
 def restart_container(path: ContainerPath, query: StopQuery):
     """Restart a container (a job)."""
-    return container_job("restart_container", messages.RESTART_CONTAINER, lookup(path.ref),
+    return container_job("restart_container", messages.RESTART_CONTAINER, lookups.container_or_404(path.ref),
                          {"timeout": _timeout(query.timeout)}, query.wait)
 
 
@@ -169,7 +140,7 @@ def kill_container(path: ContainerPath, query: WaitQuery):
     """Send a signal (default SIGKILL) to a container (a job)."""
     raw = request.get_json(silent=True) if request.data else None
     body = KillBody.model_validate(raw or {})
-    return container_job("kill_container", messages.KILL_CONTAINER, lookup(path.ref),
+    return container_job("kill_container", messages.KILL_CONTAINER, lookups.container_or_404(path.ref),
                          {"signal": body.signal}, query.wait)
 
 
@@ -179,7 +150,7 @@ def delete_container(path: ContainerPath, query: DeleteQuery):
     raw = request.get_json(silent=True) if request.data else None
     force = query.force if query.force is not None else DeleteBody.model_validate(
         raw or {}).force
-    return container_job("remove_container", messages.REMOVE_CONTAINER, lookup(path.ref),
+    return container_job("remove_container", messages.REMOVE_CONTAINER, lookups.container_or_404(path.ref),
                          {"force": force}, query.wait)
 
 
@@ -191,13 +162,13 @@ def update_resources(path: ContainerPath, body: Resources, query: WaitQuery):
         raise ApiError(422, "give at least one of cpus, cpu_shares, memory, pids_limit",
                        fields={"body": "empty"})
     return container_job("update_container_resources", messages.UPDATE_CONTAINER_RESOURCES,
-                         lookup(path.ref), {"resources": resources}, query.wait)
+                         lookups.container_or_404(path.ref), {"resources": resources}, query.wait)
 
 
 @bp.get("/<ref>/logs", responses={200: ReadResult, 202: JobOut})
 def container_logs(path: ContainerPath, query: LogsQuery):
     """The container's logs (a job, awaited)."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     dispatch.require_docker(row["node"])
     job = dispatch.submit("read_container_logs", f"containers/{row['name']}",
                              messages.READ_CONTAINER_LOGS,
@@ -210,7 +181,7 @@ def container_logs(path: ContainerPath, query: LogsQuery):
 @bp.post("/<ref>/exec", responses={200: ReadResult, 202: JobOut})
 def exec_container(path: ContainerPath, body: ExecBody, query: WaitQuery):
     """Run a command in the container: its exit code and output (a job, awaited)."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     dispatch.require_docker(row["node"])
     job = dispatch.submit("exec_in_container", f"containers/{row['name']}",
                              messages.EXEC_IN_CONTAINER,
@@ -221,7 +192,7 @@ def exec_container(path: ContainerPath, body: ExecBody, query: WaitQuery):
 @bp.get("/<ref>/stats", responses={200: ReadResult, 202: JobOut})
 def container_stats(path: ContainerPath, query: WaitQuery):
     """Live resource figures from the Engine API (a job, awaited)."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     dispatch.require_docker(row["node"])
     job = dispatch.submit("read_container_stats", f"containers/{row['name']}",
                              messages.READ_CONTAINER_STATS, {"name": row["name"]},

@@ -7,8 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, model_validator
 
-import config
 import validation
+from web.context import settings
 from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap,
                          ReplicaCount, Resources, Security, Strict)
 
@@ -95,7 +95,7 @@ class DeploymentCreate(Template):
     @model_validator(mode="after")
     def _bounds(self):
         problem = validation.bounds_problem(self.replicas, self.min_replicas, self.max_replicas,
-                                            config.load().max_replicas)
+                                            settings().max_replicas)
         if problem:
             raise ValueError(problem)
         problem = validation.fixed_ports_problem(self.ports, self.replicas)

@@ -6,16 +6,16 @@ import json
 
 from flask_openapi3 import APIBlueprint, Tag
 
-import config
 import validation
-from db import containers, deployments, events, secrets
-from web import auth, dispatch, policy
-from web.containers_api import container_json, lookup
+from core import spec
+from db import deployments, events, secrets
+from web import auth, dispatch, lookups, policy, views
 from web.deploy_schemas import (DeploymentCreate, DeploymentList, DeploymentOut,
                                 DeploymentPatch, DeploymentPath, RevisionList, ScaleBody,
                                 Template)
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ContainerPath, ErrorOut, JobOut, WaitQuery
+from web.context import settings
 from workers import messages
 
 tag = Tag(name="deployments", description="Desired state, scaling, rollouts")
@@ -24,8 +24,6 @@ bp = APIBlueprint("deployments", __name__, url_prefix="/api/deployments", abp_ta
                   abp_responses={400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
                                  409: ErrorOut, 422: ErrorOut, 503: ErrorOut})
 JOB = {202: JobOut, 200: JobOut}
-TEMPLATE_FIELDS = ("image", "command", "env", "ports", "security", "mounts", "health_check",
-                   "labels", "service")
 
 
 def secret_digest(values: dict) -> str | None:
@@ -36,18 +34,7 @@ def secret_digest(values: dict) -> str | None:
 
 
 def build_template(body: Template, base: dict | None = None) -> dict:
-    template = dict(base or {})
-    for name in TEMPLATE_FIELDS:
-        value = getattr(body, name)
-        if value is None:
-            continue
-        if name == "security":
-            value = policy.normalised_security(value)
-        elif name == "mounts":
-            value = [m.model_dump() for m in value]
-        elif hasattr(value, "model_dump"):
-            value = value.model_dump()
-        template[name] = value
+    template = {**(base or {}), **policy.fields_set(body, spec.TEMPLATE_FIELDS)}
     if body.secret_env is not None:
         template["secret_env_keys"] = sorted(body.secret_env)
         template["secret_digest"] = secret_digest(body.secret_env)
@@ -64,57 +51,11 @@ def check_template(body: Template, template: dict) -> None:
         policy.check_allowed_by_server(found)
     check = template.get("health_check")
     if check and check["type"] in ("http", "tcp"):
-        published = {int(spec.split("/")[0]) for spec in (template.get("ports") or {})}
+        published = {int(port.split("/")[0]) for port in (template.get("ports") or {})}
         if check["port"] not in published:
             raise ApiError(422, f"health_check.port {check['port']} is not published: publish "
                                 "it in ports or use a command check",
                            fields={"health_check.port": "not a published port"})
-
-
-def deployment_json(dep: dict, with_instances: bool = True) -> dict:
-    template = dep["template"]
-    counts = dep["counts"] or {}
-    rows = containers.find(deployment=dep["name"], limit=10000) if with_instances else []
-    return {
-        "name": dep["name"], "image": template["image"], "replicas": dep["replicas"],
-        "min_replicas": dep["min_replicas"], "max_replicas": dep["max_replicas"],
-        "generation": dep["generation"], "desired_version": dep["desired_version"],
-        "command": template.get("command"), "env": template.get("env") or {},
-        "secret_env_keys": template.get("secret_env_keys") or [],
-        "ports": template.get("ports") or {}, "resources": dep["resources"] or {},
-        "security": template.get("security"), "mounts": template.get("mounts") or [],
-        "health_check": template.get("health_check"), "restart": dep["restart"],
-        "update": dep["update_strategy"], "service": template.get("service"),
-        "labels": template.get("labels") or {},
-        "status": {"desired": counts.get("desired", dep["replicas"]),
-                   "running": counts.get("running", 0), "ready": counts.get("ready", 0),
-                   "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
-                   "state": dep["state"], "reason": dep["state_reason"]},
-        "instances": [container_json(r) for r in rows],
-        "created_at": dep["created_at"].isoformat(), "updated_at": dep["updated_at"].isoformat(),
-    }
-
-
-def get_or_404(name: str) -> dict:
-    dep = deployments.get(name)
-    if dep is None or dep["deleting"]:
-        raise not_found(f"deployment {name!r}")
-    return dep
-
-
-def submit_reconcile(name: str, node: str, kind: str, write=None,
-                     requested: dict | None = None) -> dict:
-    """A reconcile job for a deployment (``write`` records the desired change with it).
-
-    ``requested`` is filled by ``write`` with the generation the request created: it goes
-    into the job's args, and the job's result says it as ``requested_generation`` (an
-    automatic rollback during the job moves ``generation`` past it).
-    """
-    dispatch.require_docker(node)
-    job = dispatch.submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
-                             {"deployment": name}, node=node, write=write,
-                             args_after_write=lambda: dict(requested or {}))
-    return job
 
 
 def next_generation(dep: dict, template: dict, cause: str, who: str | None, conn,
@@ -130,14 +71,14 @@ def next_generation(dep: dict, template: dict, cause: str, who: str | None, conn
 
 def reconcile_job(dep: dict, kind: str, write=None, wait: str | None = None,
                   requested: dict | None = None):
-    return dispatch.accepted(submit_reconcile(dep["name"], dep["node"], kind, write, requested),
-                             wait)
+    return dispatch.accepted(dispatch.submit_deployment_job(dep["name"], dep["node"], kind,
+                                                            write, requested), wait)
 
 
 @bp.post("", responses=JOB)
 def create_deployment(body: DeploymentCreate, query: WaitQuery):
     """Declare a workload; the reconciler makes it so (a job)."""
-    node = config.load().node_name
+    node = settings().node_name
     dispatch.require_docker(node)
     template = build_template(body)
     requested = {}
@@ -155,34 +96,34 @@ def create_deployment(body: DeploymentCreate, query: WaitQuery):
         events.add("deployment_created", deployment=body.name, who=auth.caller_name(), conn=conn,
                    detail={"replicas": body.replicas, "image": body.image})
 
-    return dispatch.accepted(submit_reconcile(body.name, node, "create_deployment", write,
+    return dispatch.accepted(dispatch.submit_deployment_job(body.name, node, "create_deployment", write,
                                               requested), query.wait)
 
 
 @bp.get("", responses={200: DeploymentList})
 def list_deployments():
     """All deployments with their status (instances omitted; GET one for them)."""
-    return {"items": [deployment_json(d, with_instances=False) for d in deployments.find(
+    return {"items": [views.deployment_json(d, with_instances=False) for d in deployments.find(
         limit=1000) if not d["deleting"]], "next": None}
 
 
 @bp.get("/<name>", responses={200: DeploymentOut})
 def get_deployment(path: DeploymentPath):
     """One deployment: spec, status counts and instances."""
-    return deployment_json(get_or_404(path.name))
+    return views.deployment_json(lookups.deployment_or_404(path.name))
 
 
 @bp.patch("/<name>", responses=JOB)
 def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQuery):
     """Change a deployment. Template fields roll out a new generation; replicas and bounds
     never do; resources apply live to every instance."""
-    dep = get_or_404(path.name)
+    dep = lookups.deployment_or_404(path.name)
     fields = body.model_fields_set
     lo = body.min_replicas if "min_replicas" in fields else dep["min_replicas"]
     hi = body.max_replicas if "max_replicas" in fields else dep["max_replicas"]
     require_within_bounds(body.replicas if body.replicas is not None else dep["replicas"],
                           lo, hi)
-    template_changed = any(f in fields for f in TEMPLATE_FIELDS + ("secret_env",))
+    template_changed = any(f in fields for f in spec.TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
     require_ports_fit((new_template or dep["template"]).get("ports"),
                       body.replicas if body.replicas is not None else dep["replicas"])
@@ -224,7 +165,7 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
 @bp.delete("/<name>", responses=JOB)
 def delete_deployment(path: DeploymentPath, query: WaitQuery):
     """Delete a deployment and every instance of it (gracefully; a job)."""
-    dep = get_or_404(path.name)
+    dep = lookups.deployment_or_404(path.name)
 
     def write(conn):
         deployments.mark_deleting(dep["name"], conn)
@@ -236,7 +177,7 @@ def delete_deployment(path: DeploymentPath, query: WaitQuery):
 
 def require_within_bounds(replicas: int, low: int | None, high: int | None) -> None:
     """422 when a replica count is outside a deployment's bounds (unset: 0..the cap)."""
-    problem = validation.bounds_problem(replicas, low, high, config.load().max_replicas)
+    problem = validation.bounds_problem(replicas, low, high, settings().max_replicas)
     if problem:
         raise ApiError(422, problem, fields={"replicas": problem})
 
@@ -276,13 +217,13 @@ def scale(dep: dict, replicas: int, wait: str | None):
 def scale_deployment(path: DeploymentPath, body: ScaleBody, query: WaitQuery):
     """Set the replica count (422 outside min/max); the job's result carries the
     desired_version, which grows with every accepted change."""
-    return scale(get_or_404(path.name), body.replicas, query.wait)
+    return scale(lookups.deployment_or_404(path.name), body.replicas, query.wait)
 
 
 @bp.post("/<name>/restart", responses=JOB)
 def restart_deployment(path: DeploymentPath, query: WaitQuery):
     """Replace every instance with a rolling update (same template, new generation)."""
-    dep = get_or_404(path.name)
+    dep = lookups.deployment_or_404(path.name)
     requested = {}
 
     def write(conn):
@@ -298,7 +239,7 @@ def restart_deployment(path: DeploymentPath, query: WaitQuery):
 @bp.post("/<name>/rollback", responses=JOB)
 def rollback_deployment(path: DeploymentPath, query: WaitQuery):
     """Roll back to the previous generation's template (as a new generation)."""
-    dep = get_or_404(path.name)
+    dep = lookups.deployment_or_404(path.name)
     previous = deployments.revision(dep["name"], dep["generation"] - 1)
     if previous is None:
         raise ApiError(409, f"deployment {dep['name']!r} has no previous generation")
@@ -319,7 +260,7 @@ def rollback_deployment(path: DeploymentPath, query: WaitQuery):
 @bp.get("/<name>/history", responses={200: RevisionList})
 def deployment_history(path: DeploymentPath):
     """Every generation: its template, why it was made and who asked."""
-    get_or_404(path.name)
+    lookups.deployment_or_404(path.name)
     return {"items": [{"generation": r["generation"], "image": r["template"]["image"],
                        "cause": r["cause"], "who": r["who"],
                        "created_at": r["created_at"].isoformat(), "template": r["template"]}
@@ -336,9 +277,9 @@ containers_bp = APIBlueprint("container_scale", __name__, url_prefix="/api/conta
 @containers_bp.post("/<ref>/scale", responses=JOB)
 def scale_container(path: ContainerPath, body: ScaleBody, query: WaitQuery):
     """Scale the deployment this container belongs to (seed 004)."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     if not row["deployment"]:
         raise ApiError(409, f"container {path.ref!r} is standalone: it has no deployment to "
                             "scale")
-    return scale(get_or_404(row["deployment"]), body.replicas, query.wait)
+    return scale(lookups.deployment_or_404(row["deployment"]), body.replicas, query.wait)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 import redis
-import config
 from db import jobs, nodes, pool
 import validation
 from web import auth
 from web.errors import ApiError, unavailable
 from web.waiter import waiter
+from web.context import settings
 from workers import messages
 
 log = logging.getLogger("harbormaster.dispatch")
@@ -21,7 +21,7 @@ def docker_problem(node: str, row: dict | None) -> str | None:
     """Why Docker on ``node`` cannot be used now, judged from its heartbeat row, or None."""
     if row is None:
         return f"node {node!r} has no heartbeat yet (is its agent running?)"
-    if row["age"] > config.load().heartbeat_stale_after:
+    if row["age"] > settings().heartbeat_stale_after:
         return f"node {node!r} heartbeat is {row['age']:.0f} s old"
     if not row["docker_ok"]:
         return f"node {node!r}: {row['docker_error']}"
@@ -59,6 +59,20 @@ def submit(kind: str, target: str, actor: str, args: dict, node: str | None = No
     return job
 
 
+def submit_deployment_job(name: str, node: str, kind: str, write=None,
+                          requested: dict | None = None) -> dict:
+    """A reconcile job for a deployment (``write`` records the desired change with it).
+
+    ``requested`` is filled by ``write`` with the generation the request created: it goes
+    into the job's args, and the job's result says it as ``requested_generation`` (an
+    automatic rollback during the job moves ``generation`` past it).
+    """
+    require_docker(node)
+    return submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
+                  {"deployment": name}, node=node, write=write,
+                  args_after_write=lambda: dict(requested or {}))
+
+
 def wait_seconds(raw: str | None, default: float = 0.0) -> float:
     if raw is None or raw == "":
         return default
@@ -66,7 +80,7 @@ def wait_seconds(raw: str | None, default: float = 0.0) -> float:
         seconds = validation.parse_duration(raw)
     except ValueError as exc:
         raise ApiError(422, str(exc), fields={"wait": str(exc)}) from None
-    return min(seconds, config.load().wait_cap)
+    return min(seconds, settings().wait_cap)
 
 
 def wait_for_job(job: dict, seconds: float) -> dict:

@@ -10,13 +10,12 @@ import redis
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
-import config
-from db import containers, health, nodes, pool
+from db import containers, health, locks, nodes, pool
 import validation
-from web import dispatch
-from web.containers_api import lookup
+from web import dispatch, lookups
 from web.errors import ApiError
 from web.schemas import BEARER, ContainerPath, ErrorOut, Strict
+from web.context import settings
 
 tag = Tag(name="health", description="Liveness, component health, metrics")
 bp = APIBlueprint("health", __name__, abp_tags=[tag])
@@ -24,7 +23,6 @@ api_bp = APIBlueprint("health_api", __name__, url_prefix="/api", abp_tags=[tag],
                       abp_security=BEARER,
                       abp_responses={401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut,
                                      503: ErrorOut})
-SCHEDULER_LOCK = 7340002
 
 
 class Liveness(BaseModel):
@@ -97,9 +95,9 @@ def _timed(fn):
 @api_bp.get("/health", responses={200: HealthReport})
 def component_health():
     """Each component: docker per node, postgres, redis, workers, scheduler, agents."""
-    cfg = config.load()
+    cfg = settings()
     comps = {}
-    status, latency, detail = _timed(lambda: pool.fetchone("SELECT 1"))
+    status, latency, detail = _timed(pool.ping)
     comps["postgres"] = {"status": status, "latency_ms": latency, "detail": detail}
     client = redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=1, socket_timeout=2)
     status, latency, detail = _timed(client.ping)
@@ -112,10 +110,9 @@ def component_health():
     else:
         comps["workers"] = {"status": "unknown", "detail": "redis is down"}
     if comps["postgres"]["status"] == "ok":
-        leader = pool.fetchone("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
-                               " AND objid = %s AND granted", (SCHEDULER_LOCK,))
-        comps["scheduler"] = {"status": "ok" if leader["n"] else "down",
-                              "detail": "a leader holds the lock" if leader["n"] else
+        leader = locks.leader_held()
+        comps["scheduler"] = {"status": "ok" if leader else "down",
+                              "detail": "a leader holds the lock" if leader else
                               "no scheduler holds the leader lock"}
         for node in nodes.all_nodes():
             fresh = node["age"] <= cfg.heartbeat_stale_after
@@ -147,7 +144,7 @@ def containers_health():
 @api_bp.get("/containers/<ref>/health", responses={200: ContainerHealth})
 def container_health(path: ContainerPath, query: SinceQuery):
     """One container's probe verdict, latest snapshot and history (newest first)."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     rows = health.history(row["name"], query.since, query.limit)
     return {"container": row["name"], "health": row["health"],
             "health_detail": row.get("health_detail"),
@@ -175,7 +172,7 @@ def metrics_summary():
 @api_bp.get("/metrics/<ref>", responses={200: SnapshotList})
 def container_series(path: ContainerPath, query: SeriesQuery):
     """One container's series, downsampled in SQL to one point per ``step``."""
-    row = lookup(path.ref)
+    row = lookups.container_or_404(path.ref)
     try:
         step = validation.parse_duration(query.step)
         if query.since is None:

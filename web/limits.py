@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
-import config
 from web import auth
+from web.context import settings
 
 
 def token_key() -> str:
@@ -24,11 +24,10 @@ def token_limit() -> str:
     caller = auth.current()
     if caller is not None and caller.rate_limit:
         return caller.rate_limit
-    return config.load().rate_limit
+    return settings().rate_limit
 
 
-def build(app) -> Limiter:
-    cfg = config.load()
+def build(app, cfg) -> Limiter:
     limiter = Limiter(
         key_func=get_remote_address,
         application_limits=[
@@ -46,5 +45,7 @@ def build(app) -> Limiter:
         # a sliding window: no burst of twice the limit across a fixed window's edge
         strategy="sliding-window-counter",
     )
+    # liveness probes, the dashboard's page and the metrics scrape are never limited
+    limiter.request_filter(auth.is_public)
     limiter.init_app(app)
     return limiter

@@ -6,7 +6,6 @@ worker through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
 """
 from __future__ import annotations
 
-import os
 import time
 
 from flask import Response, g, request
@@ -14,7 +13,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest, mul
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     SummaryMetricFamily)
 
-from db import pool
+from db import metrics as store
 
 HTTP_LATENCY = Histogram("harbormaster_http_request_duration_seconds",
                          "HTTP request latency by method, route and status",
@@ -28,76 +27,63 @@ class PlatformCollector:
     def collect(self):
         jobs = GaugeMetricFamily("harbormaster_jobs", "Jobs recorded, by kind and status",
                                  labels=["kind", "status"])
+        for row in store.jobs_by_kind_and_status():
+            jobs.add_metric([row["kind"], row["status"]], row["n"])
+        yield jobs
         durations = SummaryMetricFamily("harbormaster_job_duration_seconds",
                                         "Duration of ended jobs, by kind", labels=["kind"])
-        for row in pool.fetchall(
-                "SELECT kind, status, count(*) AS n, coalesce(sum(extract(epoch FROM"
-                " finished_at - created_at)), 0) AS seconds, count(finished_at) AS ended"
-                " FROM jobs GROUP BY kind, status ORDER BY kind, status"):
-            jobs.add_metric([row["kind"], row["status"]], row["n"])
-        for row in pool.fetchall(
-                "SELECT kind, count(*) AS n, sum(extract(epoch FROM finished_at - created_at))"
-                " AS seconds FROM jobs WHERE finished_at IS NOT NULL GROUP BY kind"):
+        for row in store.job_durations():
             durations.add_metric([row["kind"]], row["n"], float(row["seconds"] or 0))
-        yield jobs
         yield durations
-
         actions = CounterMetricFamily("harbormaster_reconcile_actions",
                                       "Actions the reconciler took, by deployment and action",
                                       labels=["deployment", "action"])
-        for row in pool.fetchall(
-                "SELECT deployment, kind, count(*) AS n FROM events WHERE kind IN"
-                " ('instance_created', 'instance_removed', 'instance_stopped', 'backoff',"
-                "  'rollback') AND deployment IS NOT NULL GROUP BY deployment, kind"):
+        for row in store.reconcile_actions():
             actions.add_metric([row["deployment"], row["kind"].replace("instance_", "")],
                                row["n"])
         yield actions
-
-        cpu = GaugeMetricFamily("harbormaster_instance_cpu_percent",
-                                "CPU use of an instance, % of its limit or of the host",
-                                labels=["container", "deployment"])
-        mem = GaugeMetricFamily("harbormaster_instance_memory_bytes",
-                                "Memory use of an instance", labels=["container", "deployment"])
-        up = GaugeMetricFamily("harbormaster_instance_up", "1 when the instance runs",
-                               labels=["container", "deployment", "kind"])
-        latest = {r["container"]: r for r in pool.fetchall(
-            "SELECT DISTINCT ON (container) container, cpu_percent, memory_bytes"
-            " FROM health_snapshots WHERE at > now() - interval '10 minutes'"
-            " ORDER BY container, at DESC")}
-        for row in pool.fetchall("SELECT name, deployment, kind, state FROM containers"
-                                 " WHERE state <> 'removed' ORDER BY name"):
-            labels = [row["name"], row["deployment"] or ""]
-            up.add_metric(labels + [row["kind"]], 1 if row["state"] == "running" else 0)
-            snap = latest.get(row["name"])
-            if snap and snap["cpu_percent"] is not None:
-                cpu.add_metric(labels, snap["cpu_percent"])
-            if snap and snap["memory_bytes"] is not None:
-                mem.add_metric(labels, snap["memory_bytes"])
-        yield up
-        yield cpu
-        yield mem
-
+        yield from instance_families()
         replicas = GaugeMetricFamily("harbormaster_deployment_replicas",
                                      "Desired, running and ready replicas",
                                      labels=["deployment", "kind"])
-        for row in pool.fetchall("SELECT name, replicas, counts FROM deployments"):
+        for row in store.deployment_replicas():
             replicas.add_metric([row["name"], "desired"], row["replicas"])
             for key in ("running", "ready"):
                 replicas.add_metric([row["name"], key], (row["counts"] or {}).get(key, 0))
         yield replicas
 
 
-def exposition() -> Response:
+def instance_families():
+    cpu = GaugeMetricFamily("harbormaster_instance_cpu_percent",
+                            "CPU use of an instance, % of its limit or of the host",
+                            labels=["container", "deployment"])
+    mem = GaugeMetricFamily("harbormaster_instance_memory_bytes",
+                            "Memory use of an instance", labels=["container", "deployment"])
+    up = GaugeMetricFamily("harbormaster_instance_up", "1 when the instance runs",
+                           labels=["container", "deployment", "kind"])
+    latest = {r["container"]: r for r in store.recent_snapshots()}
+    for row in store.live_containers():
+        labels = [row["name"], row["deployment"] or ""]
+        up.add_metric(labels + [row["kind"]], 1 if row["state"] == "running" else 0)
+        snap = latest.get(row["name"])
+        if snap and snap["cpu_percent"] is not None:
+            cpu.add_metric(labels, snap["cpu_percent"])
+        if snap and snap["memory_bytes"] is not None:
+            mem.add_metric(labels, snap["memory_bytes"])
+    return up, cpu, mem
+
+
+def exposition(cfg) -> Response:
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+    if cfg.prometheus_multiproc_dir:
+        multiprocess.MultiProcessCollector(registry, path=cfg.prometheus_multiproc_dir)
     else:
         registry.register(HTTP_LATENCY)
     registry.register(PlatformCollector())
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 
 
-def install(app) -> None:
+def install(app, cfg) -> None:
     @app.before_request
     def _start_timer():
         g.started = time.perf_counter()
@@ -111,4 +97,4 @@ def install(app) -> None:
                 time.perf_counter() - started)
         return response
 
-    app.add_url_rule("/metrics", "prometheus_metrics", exposition)
+    app.add_url_rule("/metrics", "prometheus_metrics", lambda: exposition(cfg))

@@ -5,9 +5,9 @@ The server's configuration can forbid each option even for an admin (422).
 """
 from __future__ import annotations
 
-import config
 from web.errors import ApiError
 from web.schemas import MountSpec, Security  # noqa: F401 - re-exported for callers
+from web.context import settings
 
 
 def widening_options(security: Security, mounts: list[MountSpec]) -> dict[str, str]:
@@ -32,7 +32,7 @@ def widening_options(security: Security, mounts: list[MountSpec]) -> dict[str, s
 
 
 def check_allowed_by_server(found: dict[str, str]) -> None:
-    cfg = config.load()
+    cfg = settings()
     allowed = {"privileged": cfg.allow_privileged, "bind_mounts": cfg.allow_bind_mounts,
                "host_namespaces": cfg.allow_host_namespaces,
                "extra_capabilities": cfg.allow_extra_capabilities}
@@ -41,6 +41,26 @@ def check_allowed_by_server(found: dict[str, str]) -> None:
     if refused:
         raise ApiError(422, "; ".join(f"{k}: {v}" for k, v in refused.items()),
                        code="validation_failed", fields=refused)
+
+
+def fields_set(body, names) -> dict:
+    """The JSON of the fields of ``body`` a request set (None: not set), security with its
+    effective capabilities: what a spec or template stores."""
+    out = {}
+    for name in names:
+        value = getattr(body, name, None)
+        if value is None:
+            continue
+        if name == "security":
+            value = normalised_security(value)
+        elif name == "resources":
+            value = value.normalised()
+        elif isinstance(value, list):
+            value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
+        elif hasattr(value, "model_dump"):
+            value = value.model_dump()
+        out[name] = value
+    return out
 
 
 def normalised_security(security: Security) -> dict:

@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, model_validator
 
 from db import deployments, events, pool, scaling
-from web import auth
+from web import auth, lookups
 from web.deploy_schemas import DEPLOYMENT_NAME, DeploymentPath
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ErrorOut, ReplicaCount, Strict
@@ -145,13 +145,6 @@ def policy_json(row: dict, dep: dict) -> dict:
     return out
 
 
-def deployment_of(name: str) -> dict:
-    dep = deployments.get(name)
-    if dep is None or dep["deleting"]:
-        raise not_found(f"deployment {name!r}")
-    return dep
-
-
 def apply_bounds(body: PolicyBody, dep: dict, conn) -> None:
     """A policy's min/max are the deployment's bounds."""
     lo = body.min_replicas if body.min_replicas is not None else dep["min_replicas"]
@@ -170,7 +163,7 @@ def dumped(body: PolicyBody) -> tuple[list, list | None]:
 @bp.post("/policies", responses={201: PolicyOut})
 def create_policy(body: PolicyBody):
     """One policy per deployment (409 for a second); its min/max become the bounds."""
-    dep = deployment_of(body.deployment)
+    dep = lookups.deployment_or_404(body.deployment)
     metrics, rules = dumped(body)
     with pool.connection() as conn:
         apply_bounds(body, dep, conn)
@@ -181,7 +174,7 @@ def create_policy(body: PolicyBody):
             raise ApiError(409, f"deployment {dep['name']!r} already has a scaling policy")
         events.add("scaling_policy_created", deployment=dep["name"], who=auth.caller_name(),
                    conn=conn, detail={"policy": str(row["id"])})
-    return policy_json(row, deployment_of(dep["name"])), 201
+    return policy_json(row, lookups.deployment_or_404(dep["name"])), 201
 
 
 @bp.get("/policies", responses={200: PolicyList})
@@ -206,7 +199,7 @@ def policy_or_404(policy_id) -> dict:
 def get_policy(path: PolicyPath):
     """One scaling policy."""
     row = policy_or_404(path.policy_id)
-    return policy_json(row, deployment_of(row["deployment"]))
+    return policy_json(row, lookups.deployment_or_404(row["deployment"]))
 
 
 @bp.put("/policies/<policy_id>", responses={200: PolicyOut})
@@ -216,14 +209,14 @@ def replace_policy(path: PolicyPath, body: PolicyBody):
     if body.deployment != row["deployment"]:
         raise ApiError(422, "a policy's deployment cannot change",
                        fields={"deployment": "cannot change"})
-    dep = deployment_of(row["deployment"])
+    dep = lookups.deployment_or_404(row["deployment"])
     metrics, rules = dumped(body)
     with pool.connection() as conn:
         apply_bounds(body, dep, conn)
         row = scaling.replace(str(path.policy_id), metrics, rules, body.scale_up_cooldown,
                               body.scale_down_cooldown, body.stabilization_window,
                               body.enabled, conn)
-    return policy_json(row, deployment_of(dep["name"]))
+    return policy_json(row, lookups.deployment_or_404(dep["name"]))
 
 
 @bp.delete("/policies/<policy_id>", responses={200: PolicyOut})
@@ -247,6 +240,6 @@ def list_decisions(query: DecisionQuery):
 @metrics_bp.post("/<name>/metrics", responses={200: MetricReported})
 def report_metric(path: DeploymentPath, body: MetricReport):
     """A load balancer reports a total for the deployment (e.g. requests_per_second)."""
-    dep = deployment_of(path.name)
+    dep = lookups.deployment_or_404(path.name)
     row = scaling.report_metric(dep["name"], body.name, body.value, auth.caller_name())
     return {**row, "at": row["at"].isoformat()}

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-import config
 import validation
+from web.context import settings
 
 DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
                 "SETGID", "SETUID"]
@@ -38,7 +38,7 @@ PortMap = Annotated[dict[str, Optional[int]], AfterValidator(validation.normalis
                         "description": "container port (80, 80/tcp, 53/udp) -> host port on "
                                        "127.0.0.1, or null for any free port"})]
 ReplicaCount = Annotated[int, AfterValidator(
-    lambda value: validation.check_replica_count(value, config.load().max_replicas)),
+    lambda value: validation.check_replica_count(value, settings().max_replicas)),
     WithJsonSchema({"type": "integer", "minimum": 0,
                     "description": "0 .. the server's cap (HARBORMASTER_MAX_REPLICAS, "
                                    "1000 by default)"})]
@@ -99,26 +99,22 @@ class JobListQuery(Strict):
 
 # --- containers -----------------------------------------------------------------
 
+def docker_memory(size: int) -> int:
+    if size < 6 * 1024 * 1024:
+        raise ValueError("memory must be at least 6m (Docker's minimum)")
+    return size
+
+
+#: CPUs as users write them ("0.5", 2) and sizes ("256m", "1g", bytes), as numbers
+CpuCount = Annotated[float | str, AfterValidator(validation.parse_cpus)]
+ByteSize = Annotated[int | str, AfterValidator(validation.parse_size)]
+
+
 class Resources(Strict):
-    cpus: Optional[float | str] = None
+    cpus: Optional[CpuCount] = None
     cpu_shares: Optional[int] = Field(None, ge=2, le=262144)
-    memory: Optional[int | str] = None
+    memory: Optional[Annotated[ByteSize, AfterValidator(docker_memory)]] = None
     pids_limit: Optional[int] = Field(None, ge=1, le=4194304)
-
-    @field_validator("cpus")
-    @classmethod
-    def _cpus(cls, value):
-        return None if value is None else validation.parse_cpus(value)
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value):
-        if value is None:
-            return None
-        size = validation.parse_size(value)
-        if size < 6 * 1024 * 1024:
-            raise ValueError("memory must be at least 6m (Docker's minimum)")
-        return size
 
     def normalised(self) -> dict:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -194,6 +190,8 @@ class ContainerOut(BaseModel):
     deployment: Optional[str] = None
     slot: Optional[int] = None
     generation: Optional[int] = None
+    incarnation: Optional[int] = None
+    role: str = "active"
     node: str
     ports: dict[str, Optional[int]]
     endpoint: Optional[str] = None

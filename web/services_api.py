@@ -10,8 +10,8 @@ from typing import Any, Literal, Optional
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from db import deployments, pool, registry
-from web import dispatch
+from db import registry
+from web import dispatch, views
 from web.deploy_schemas import DEPLOYMENT_NAME
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ErrorOut, Strict
@@ -157,39 +157,7 @@ def list_endpoints(query: ListQuery):
 def service_map():
     """Services with health, counts and key metrics; dependency edges with the health of
     their target."""
-    endpoints = registry.find()
-    by_service: dict[str, list] = {}
-    for ep in endpoints:
-        by_service.setdefault(ep["service"], []).append(ep)
-    depends: dict[str, set] = {}
-    for dep in deployments.find(limit=10000):
-        service = (dep["template"] or {}).get("service")
-        if service and not dep["deleting"]:
-            by_service.setdefault(service["name"], [])
-            depends.setdefault(service["name"], set()).update(service.get("depends_on") or [])
-    for ep in endpoints:
-        depends.setdefault(ep["service"], set()).update(ep["depends_on"] or [])
-    load = {r["deployment"]: r for r in pool.fetchall(
-        "SELECT deployment, round(avg(cpu_percent)::numeric, 2)::float8 AS cpu,"
-        " round(avg(memory_percent)::numeric, 2)::float8 AS memory FROM ("
-        " SELECT DISTINCT ON (container) deployment, cpu_percent, memory_percent"
-        " FROM health_snapshots WHERE at > now() - interval '5 minutes' AND running"
-        " ORDER BY container, at DESC) latest GROUP BY deployment")}
-    nodes, status = [], {}
-    for name, eps in sorted(by_service.items()):
-        ready = sum(1 for e in eps if e["status"] == "UP" and e["health"] == "passing")
-        state = "passing" if eps and ready == len(eps) else \
-            "warning" if ready else "critical"
-        status[name] = state
-        owner = next((e["deployment"] for e in eps if e["deployment"]), None)
-        dep = deployments.get(owner or name)
-        figures = load.get(dep["name"] if dep else None, {})
-        nodes.append({"id": name, "health": state, "instances": len(eps), "ready": ready,
-                      "deployment": dep["name"] if dep else None,
-                      "cpu": figures.get("cpu"), "memory": figures.get("memory")})
-    edges = [{"from": source, "to": target, "health": status.get(target, "critical")}
-             for source, targets in sorted(depends.items()) for target in sorted(targets)]
-    return {"nodes": nodes, "edges": edges}
+    return views.service_map_json()
 
 
 @bp.get("/<endpoint_id>", responses={200: EndpointOut})

@@ -9,15 +9,12 @@ from typing import Optional
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-import config
-from db import containers, dashboard, deployments, jobs
-from web import dispatch
-from web.containers_api import container_json
+from db import containers, dashboard, deployments, health, jobs
+from web import dispatch, views
 from web.deploy_schemas import DeploymentStatus
-from web.deployments_api import deployment_json
 from web.events_api import event_json
 from web.schemas import BEARER, ErrorOut, EventOut, JobOut
-from web.services_api import service_map
+from web.context import settings
 
 tag = Tag(name="summary", description="What the dashboard shows, in one request")
 bp = APIBlueprint("summary", __name__, url_prefix="/api", abp_tags=[tag], abp_security=BEARER,
@@ -135,7 +132,7 @@ def empty_slot_rows(deps: list[dict], live: list[dict]) -> list[dict]:
 
 
 def instance_json(row: dict, sample: dict | None, backoff: dict | None) -> dict:
-    base = container_json(row)
+    base = views.container_json(row)
     now = datetime.now(timezone.utc)
     waiting = backoff and backoff["next_start_at"] and backoff["next_start_at"] > now
     # a removed container's last sample (a crash loop's short run) says nothing about now
@@ -156,10 +153,10 @@ def instances_json(deps: list[dict]) -> tuple[list[dict], bool]:
     live = containers.find(limit=MAX_INSTANCES + 1)
     truncated = len(live) > MAX_INSTANCES
     rows = live[:MAX_INSTANCES] + empty_slot_rows(deps, live)
-    cfg = config.load()
+    cfg = settings()
     # a sample older than a few sampling intervals no longer says how loaded it is
-    samples = dashboard.latest_snapshots([r["name"] for r in rows],
-                                         max(10.0, 4 * cfg.sample_interval))
+    samples = {s["container"]: s for s in health.latest(
+        [r["name"] for r in rows], max(10.0, 4 * cfg.sample_interval))}
     backoffs = dashboard.slot_backoffs()
     out = [instance_json(r, samples.get(r["name"]), backoffs.get((r["deployment"], r["slot"])))
            for r in rows]
@@ -168,7 +165,7 @@ def instances_json(deps: list[dict]) -> tuple[list[dict], bool]:
 
 
 def deployment_summary(dep: dict, instances: list[dict]) -> dict:
-    full = deployment_json(dep, with_instances=False)
+    full = views.deployment_json(dep, with_instances=False)
     service = (dep["template"] or {}).get("service")
     return {**{k: full[k] for k in ("name", "image", "replicas", "min_replicas", "max_replicas",
                                     "generation", "status")},
@@ -179,7 +176,7 @@ def deployment_summary(dep: dict, instances: list[dict]) -> dict:
 
 def map_json(summaries: dict[str, dict]) -> dict:
     """The service map of /api/services/map, with each deployment's counts and load."""
-    graph = service_map()
+    graph = views.service_map_json()
     # a service named apart from its deployment, with no endpoint yet, is still that
     # deployment's (service_map finds the owner through its endpoints or its name)
     by_service = {d["service"]: d for d in summaries.values() if d["service"]}

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import psycopg
 
-from db import pool
+from db import notify, pool
 
 log = logging.getLogger("harbormaster.waiter")
 
@@ -34,15 +34,15 @@ class Waiter:
                                                 daemon=True)
                 self._thread.start()
 
+    def _listening(self) -> None:
+        self.connected.set()
+        self._wake_all()  # anything that ended while we were not listening
+
     def _run(self) -> None:
         while True:
             try:
-                conn = pool.direct_connect(autocommit=True)
-                conn.execute(f"LISTEN {self.channel}")
-                self.connected.set()
-                self._wake_all()  # anything that ended while we were not listening
-                for note in conn.notifies():
-                    self._wake(note.payload)
+                for payload in notify.listen(self.channel, self._listening):
+                    self._wake(payload)
             except (psycopg.Error, pool.Unavailable) as exc:
                 log.warning("listener lost (%s); reconnecting", exc)
             self.connected.clear()

@@ -3,7 +3,8 @@
 Each loads the job's arguments, acts on Docker through docker_ops, records what it
 observed and one event, and returns the job's result. Every actor is idempotent: a
 redelivered message after a worker died finds the work (partly) done and finishes it.
-Run with ``dramatiq workers.actors --queues default node.<name>``.
+Run with ``dramatiq workers.runtime:setup workers.actors --queues default node.<name>``
+(the setup builds the broker these actors bind to).
 """
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ import logging
 
 import dramatiq
 
-import config
+from core import naming
+from core.spec import ContainerSpec
+from core.stats import engine_summary
 from db import containers, deployments, events, installation, jobs, secrets
-from workers import deploy, docker_ops, labels, messages, sampler
-from workers.record import record
-from workers.broker import MAX_RETRIES, get_broker
-from workers.docker_ops import NotFound, Permanent
+from workers import autoscaler, cleanup, converge, create, docker_ops, messages, runtime, sweep
 from workers import testing  # noqa: F401 - its actors exist only with HARBORMASTER_TEST_HOOKS
+from workers.broker import MAX_RETRIES
+from workers.docker_ops import NotFound, Permanent
+from workers.record import record
 
 log = logging.getLogger("harbormaster.actors")
-broker = get_broker()
-CFG = config.load()
-broker.declare_queue(messages.node_queue(CFG.node_name))
 
 
 def job_actor(fn):
@@ -57,43 +57,23 @@ def create_container(job_id: str):
     row = containers.by_name(name)
     if row is None:
         raise Permanent(f"container {name!r} has no record (deleted before it was created?)")
-    spec = row["spec"]
-    cluster = installation.cluster_id()
+    spec = ContainerSpec.from_dict(row["spec"])
+    labels = naming.container_labels(installation.cluster_id(), "standalone", row["node"],
+                                      name, spec.image, spec.labels)
+    jobs.set_progress(job_id, 0, 1, "creating")
     try:
-        attrs = docker_ops.find(name)
-        if attrs is not None and attrs["Config"]["Labels"].get(labels.CLUSTER) != cluster:
-            raise Permanent(f"a container named {name!r} exists outside this installation")
-        docker_id = attrs["Id"] if attrs is not None else None
-        if attrs is None:
-            docker_ops.ensure_image(spec["image"])
-            network = deploy.network_name(cluster)
-            docker_ops.ensure_network(network, {labels.CLUSTER: cluster})
-            jobs.set_progress(job_id, 0, 2, "creating")
-            env = dict(spec.get("env") or {})
-            env.update(secrets.get(name))
-            docker_id = docker_ops.create(
-                name=name, image=spec["image"], command=spec.get("command"), env=env,
-                labels=labels.for_container(cluster, "standalone", row["node"], name,
-                                            spec["image"], spec.get("labels")),
-                ports=spec.get("ports") or {}, resources=spec.get("resources") or {},
-                security=spec.get("security") or {}, mounts=spec.get("mounts") or [],
-                restart_policy=spec.get("restart_policy"), network=network)
-            events.add("create", container=name, who=job["requested_by"],
-                       detail={"job": job_id, "image": spec["image"]})
-        created = record(name, docker_id)
-        jobs.set_progress(job_id, 1, 2, "starting")
-        if created is None or created["state"] != "running":
-            containers.set_state(name, "starting")
-            docker_ops.start(docker_id)
-            events.add("start", container=name, who=job["requested_by"], detail={"job": job_id})
-        row = record(name, docker_id)
-        jobs.set_progress(job_id, 2, 2, "running")
-        return summary(row)
+        created = create.create_and_start(name, spec, labels, secrets_owner=name)
     except Permanent as exc:
         containers.set_state(name, "error", error=str(exc))
         events.add("error", container=name, who=job["requested_by"],
                    detail={"job": job_id, "error": str(exc)})
         raise
+    if created.fresh:
+        events.add("create", container=name, who=job["requested_by"],
+                   detail={"job": job_id, "image": spec.image})
+    events.add("start", container=name, who=job["requested_by"], detail={"job": job_id})
+    jobs.set_progress(job_id, 1, 1, "running")
+    return summary(created.row or row)
 
 
 # --- simple transitions -----------------------------------------------------
@@ -181,7 +161,7 @@ def read_container_logs(job_id: str):
     row = target(args)
     text = docker_ops.logs(row["docker_id"], tail=args.get("tail"),
                            timestamps=bool(args.get("timestamps")), since=args.get("since"))
-    cap = CFG.result_cap_bytes - 512
+    cap = runtime.settings().result_cap_bytes - 512
     truncated = len(text.encode()) > cap
     if truncated:  # keep the newest lines: the end of a log is what people look for
         text = text.encode()[-cap:].decode("utf-8", errors="replace")
@@ -195,7 +175,7 @@ def exec_in_container(job_id: str):
     exit_code, output = docker_ops.exec_run(row["docker_id"], args["command"])
     events.add("exec", container=row["name"], deployment=row["deployment"],
                who=job["requested_by"], detail={"job": job_id, "exit_code": exit_code})
-    cap = CFG.result_cap_bytes - 512
+    cap = runtime.settings().result_cap_bytes - 512
     return {"name": row["name"], "exit_code": exit_code,
             "output": output[-cap:], "truncated": len(output) > cap}
 
@@ -205,7 +185,7 @@ def read_container_stats(job_id: str):
     _, args = load(job_id)
     row = target(args)
     raw = docker_ops.stats(row["docker_id"])
-    return {"name": row["name"], **sampler.engine_summary(raw)}
+    return {"name": row["name"], **engine_summary(raw)}
 
 
 # --- deployments ------------------------------------------------------------
@@ -214,7 +194,7 @@ def read_container_stats(job_id: str):
 def reconcile_deployment(job_id: str):
     """Converge one deployment (requests: create, scale, update, restart, rollback, delete)."""
     _, args = load(job_id)
-    result = deploy.reconcile(args["deployment"], job_id=job_id)
+    result = converge.converge(args["deployment"], runtime.settings(), job_id=job_id)
     if args.get("desired_version") is not None:
         # this request's version (a later request may have raised the current one)
         result["current_desired_version"] = result.get("desired_version")
@@ -225,10 +205,11 @@ def reconcile_deployment(job_id: str):
     return result
 
 
-@dramatiq.actor(actor_name=messages.RECONCILE, queue_name=messages.DEFAULT_QUEUE, max_retries=0)
-def reconcile(deployment: str):
+@dramatiq.actor(actor_name=messages.CONVERGE_DEPLOYMENT, queue_name=messages.DEFAULT_QUEUE,
+                max_retries=0)
+def converge_deployment(deployment: str):
     """A trigger without a job (agent events, the scheduler's backstop, backoff timers)."""
-    deploy.reconcile(deployment)
+    converge.converge(deployment, runtime.settings())
 
 
 @job_actor
@@ -238,7 +219,7 @@ def update_deployment_resources(job_id: str):
     dep = deployments.get(args["deployment"])
     if dep is None:
         raise NotFound(f"deployment {args['deployment']!r} not found")
-    rows = [r for r in containers.find(deployment=dep["name"], limit=10000)
+    rows = [r for r in containers.find(deployment=dep["name"], role="active", limit=10000)
             if r["docker_id"] and r["state"] in ("running", "paused", "created")]
     for index, row in enumerate(rows, 1):
         docker_ops.update(row["docker_id"], dep["resources"])
@@ -248,36 +229,42 @@ def update_deployment_resources(job_id: str):
             "resources": dep["resources"]}
 
 
-@dramatiq.actor(actor_name=messages.CLEANUP, queue_name=messages.DEFAULT_QUEUE, max_retries=0)
-def cleanup():
+# --- periodic work (sent by the scheduler; no job rows) ------------------------------------
+
+def periodic(actor_name: str, max_age_ms: int | None = None):
+    return dramatiq.actor(actor_name=actor_name, queue_name=messages.DEFAULT_QUEUE,
+                          max_retries=0, max_age=max_age_ms)
+
+
+@periodic(messages.CLEANUP)
+def cleanup_installation():
     """Remove what nobody needs any more; prune old records. Standalone containers are
     never touched."""
-    from workers import cleanup as sweep  # noqa: PLC0415 - keeps this module's imports small
-    sweep.run()
+    cleanup.run(runtime.settings())
 
 
-# --- health -------------------------------------------------------------------
+@periodic(messages.SWEEP_JOBS, max_age_ms=60000)
+def sweep_jobs():
+    """Fail the jobs that can no longer end by themselves, saying why."""
+    cfg = runtime.settings()
+    window = cfg.job_time_limit + cfg.redelivery_window + 30.0
+    for row in jobs.fail_abandoned(running_for=window, max_sends=messages.MAX_SENDS):
+        log.warning("job %s failed by the sweeper: %s", row["id"], row["error"])
 
-@dramatiq.actor(actor_name=messages.SAMPLE_NODE, queue_name=messages.DEFAULT_QUEUE,
-                max_retries=0, max_age=60000)
+
+@periodic(messages.SAMPLE_NODE, max_age_ms=60000)
 def sample_node(node: str):
-    """One health sweep of this node's instances (sent by the scheduler)."""
-    from workers import sweep  # noqa: PLC0415
-    result = sweep.sweep(node)
-    log.info("sweep of %s: %s", node, result)
+    """One health sweep of this node's instances."""
+    log.info("sweep of %s: %s", node, sweep.sweep(node, runtime.settings()))
 
 
-@dramatiq.actor(actor_name=messages.MEASURE_DISK, queue_name=messages.DEFAULT_QUEUE,
-                max_retries=0, max_age=60000)
+@periodic(messages.MEASURE_DISK, max_age_ms=60000)
 def measure_disk(node: str):
-    from workers import sweep  # noqa: PLC0415
     sweep.measure_disk(node)
 
 
-@dramatiq.actor(actor_name=messages.EVALUATE_AUTOSCALING, queue_name=messages.DEFAULT_QUEUE,
-                max_retries=0, max_age=30000)
+@periodic(messages.EVALUATE_AUTOSCALING, max_age_ms=30000)
 def evaluate_autoscaling():
-    """One evaluation of every enabled scaling policy (sent by the scheduler)."""
-    from workers import autoscaler  # noqa: PLC0415
-    for decision in autoscaler.evaluate_all():
+    """One evaluation of every enabled scaling policy."""
+    for decision in autoscaler.evaluate_all(runtime.settings()):
         log.info("autoscale %s", decision)

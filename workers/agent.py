@@ -20,9 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 import config
-from db import containers, deployments, events, installation, nodes, registry
+from db import containers, deployments, events, installation, nodes, pool, registry
 from db.pool import Unavailable
-from workers import docker_ops, health, labels, messages, observe, probes
+from core import health, naming as labels, observe
+from workers import docker_ops, messages, probes
 from workers.docker_ops import DockerError
 
 log = logging.getLogger("harbormaster.agent")
@@ -91,7 +92,7 @@ class Agent:
 
     def trigger(self, deployment: str) -> None:
         try:
-            messages.send(messages.RECONCILE, messages.node_queue(self.cfg.node_name),
+            messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(self.cfg.node_name),
                           (deployment,))
         except (redis.RedisError, OSError) as exc:
             log.warning("reconcile of %s not sent (the backstop will): %s", deployment, exc)
@@ -156,12 +157,13 @@ class Agent:
                 log.warning("full sync skipped: %s", exc)
 
     # --- health probes ------------------------------------------------------------
-    def probe_once(self, states: dict, pool: ThreadPoolExecutor) -> None:
+    def probe_once(self, states: dict, probers: ThreadPoolExecutor) -> None:
         now = probes.now()
         due, seen = [], set()
         for dep in deployments.with_health_checks(self.cfg.node_name):
             check = dep["template"]["health_check"]
-            for row in containers.find(deployment=dep["name"], state="running", limit=10000):
+            for row in containers.find(deployment=dep["name"], state="running", role="active",
+                                       limit=10000):
                 if row["draining"] or not row["docker_id"]:
                     continue
                 seen.add(row["docker_id"])
@@ -169,7 +171,7 @@ class Agent:
                 if probes.due(state, check, now):
                     state.last_run = now
                     due.append((row, check, state))
-        results = list(pool.map(lambda item: probes.run(item[1], item[0]), due))
+        results = list(probers.map(lambda item: probes.run(item[1], item[0]), due))
         for (row, check, state), (passed, error) in zip(due, results):
             starting = probes.in_start_period(row, check, now)
             if passed:
@@ -198,7 +200,7 @@ class Agent:
             if key not in seen:  # instance gone: forget its counts
                 del states[key]
 
-    def external_once(self, states: dict, pool: ThreadPoolExecutor) -> None:
+    def external_once(self, states: dict, probers: ThreadPoolExecutor) -> None:
         """Registered endpoints: TTLs expire; http and tcp checks (loopback only) run."""
         registry.expire_ttl()
         now = probes.now()
@@ -211,7 +213,7 @@ class Agent:
         checks = [({**ep["check_spec"], "port": ep["port"]},
                    {"ports": {f"{ep['port']}/tcp": ep["port"]}}, ep["address"])
                   for ep, _ in due]
-        results = pool.map(lambda c: probes.run(c[0], c[1], host=c[2]), checks)
+        results = probers.map(lambda c: probes.run(c[0], c[1], host=c[2]), checks)
         for (ep, state), (passed, _) in zip(due, results):
             state.failures = 0 if passed else state.failures + 1
             if passed:
@@ -223,14 +225,14 @@ class Agent:
         states: dict = {}
         externals: dict = {}
         last_external = 0.0
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as pool:
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as probers:
             while not self.stop.wait(self.cfg.probe_tick):
                 try:
                     # TTLs count in seconds: registrations need no look every probe tick
                     if time.monotonic() - last_external >= 1.0:
                         last_external = time.monotonic()
-                        self.external_once(externals, pool)
-                    self.probe_once(states, pool)
+                        self.external_once(externals, probers)
+                    self.probe_once(states, probers)
                 except (Unavailable, DockerError) as exc:
                     log.warning("probes skipped: %s", exc)
 
@@ -247,7 +249,10 @@ class Agent:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
-    cfg = config.load()
+    cfg = config.from_env()
+    pool.configure(cfg)
+    docker_ops.configure(cfg.docker_host, cfg.publish_host)
+    messages.configure(cfg)
     while True:
         try:
             agent = Agent(cfg)

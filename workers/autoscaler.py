@@ -6,7 +6,8 @@ import time
 
 import config
 from db import deployments, events, pool, scaling
-from workers import autoscale, messages
+from core import autoscale
+from workers import messages
 
 
 def policy_of(row: dict, dep: dict, cap: int) -> autoscale.Policy:
@@ -20,8 +21,7 @@ def policy_of(row: dict, dep: dict, cap: int) -> autoscale.Policy:
         stabilization_window=row["stabilization_window"])
 
 
-def evaluate_all() -> list[dict]:
-    cfg = config.load()
+def evaluate_all(cfg: config.Config) -> list[dict]:
     out = []
     for row in scaling.find(enabled_only=True):
         dep = deployments.get(row["deployment"])
@@ -52,7 +52,8 @@ def evaluate_all() -> list[dict]:
                                    "desired_version": scaled["desired_version"] if scaled
                                    else None})
             scaling.mark_scaled(dep["name"], up=decision.desired > decision.current)
-            messages.send(messages.RECONCILE, messages.node_queue(dep["node"]), (dep["name"],))
+            messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(dep["node"]),
+                          (dep["name"],))
         out.append({"deployment": dep["name"], "current": decision.current,
                     "desired": decision.desired, "reason": decision.reason})
     return out

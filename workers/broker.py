@@ -12,11 +12,13 @@ import threading
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import (AgeLimit, Callbacks, Pipelines, Retries,
+from dramatiq.errors import Retry
+from dramatiq.middleware import (AgeLimit, Callbacks, MiddlewareError, Pipelines, Retries,
                                  ShutdownNotifications, SkipMessage, TimeLimit)
 
 import config
 from db import jobs
+from db.pool import Unavailable
 
 log = logging.getLogger("harbormaster.broker")
 
@@ -25,14 +27,27 @@ log = logging.getLogger("harbormaster.broker")
 MAX_RETRIES = 3
 
 
+class PostgresDown(MiddlewareError, Retry):
+    """Postgres did not answer before a job's message ran: the actor must not run without
+    the job's record (its attempt, a cancellation): the message comes back later. A
+    MiddlewareError so Dramatiq does not run the actor anyway; a Retry so its delivering
+    again is not logged as an error."""
+
+
 class JobsMiddleware(dramatiq.Middleware):
     """Record each job message's life in the jobs table."""
+
+    def __init__(self, result_cap_bytes: int):
+        self.result_cap_bytes = result_cap_bytes
 
     def before_process_message(self, broker, message):
         job_id = message.options.get("job_id")
         if not job_id:
             return
-        job = jobs.begin(job_id)
+        try:
+            job = jobs.begin(job_id)
+        except Unavailable as exc:
+            raise PostgresDown(str(exc), delay=2000) from None
         if job is None:
             log.info("dropping message %s: job %s already ended", message.message_id, job_id)
             raise SkipMessage()
@@ -42,36 +57,46 @@ class JobsMiddleware(dramatiq.Middleware):
         job_id = message.options.get("job_id")
         if not job_id:
             return
-        cap = config.load().result_cap_bytes
-        if exception is None:
-            jobs.finish(job_id, "succeeded", result=result, cap_bytes=cap)
-        elif message.failed:
-            jobs.finish(job_id, "failed", error=f"{type(exception).__name__}: {exception}",
-                        cap_bytes=cap)
-        # otherwise Retries will deliver it again: the job stays running
+        if isinstance(exception, PostgresDown):
+            return  # nothing ran, nothing to record: it comes back
+        try:
+            if exception is None:
+                jobs.finish(job_id, "succeeded", result=result, cap_bytes=self.result_cap_bytes)
+            elif message.failed:
+                jobs.finish(job_id, "failed", error=f"{type(exception).__name__}: {exception}",
+                            cap_bytes=self.result_cap_bytes)
+            # otherwise Retries will deliver it again: the job stays running
+        except Unavailable as exc:
+            # the job stays running; the sweeper fails it past its time limit if no
+            # delivery records an end
+            log.warning("the end of job %s was not recorded: %s", job_id, exc)
 
 
 _broker = None
 _lock = threading.Lock()
 
 
-def get_broker() -> RedisBroker:
-    """The process's broker, created once and installed as Dramatiq's global broker."""
+def configure(cfg: config.Config) -> RedisBroker:
+    """Build this process's broker from its configuration and install it as Dramatiq's
+    global broker (actors declared afterwards bind to it). Connecting is lazy."""
     global _broker
     with _lock:
-        if _broker is None:
-            cfg = config.load()
-            client = redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=2,
-                                          socket_timeout=15, health_check_interval=10)
-            # JobsMiddleware first: Dramatiq runs after_* hooks in reverse order, so it
-            # sees the message after Retries decided whether it failed for good
-            middleware = [JobsMiddleware(), AgeLimit(),
-                          TimeLimit(time_limit=int(cfg.job_time_limit * 1000)),
-                          ShutdownNotifications(), Callbacks(), Pipelines(),
-                          Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=5000)]
-            _broker = RedisBroker(client=client, middleware=middleware,
-                                  namespace=f"harbormaster",
-                                  heartbeat_timeout=cfg.broker_heartbeat_timeout_ms,
-                                  maintenance_chance=cfg.broker_maintenance_chance)
-            dramatiq.set_broker(_broker)
+        client = redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=2,
+                                      socket_timeout=15, health_check_interval=10)
+        # JobsMiddleware first: Dramatiq runs after_* hooks in reverse order, so it
+        # sees the message after Retries decided whether it failed for good
+        middleware = [JobsMiddleware(cfg.result_cap_bytes), AgeLimit(),
+                      TimeLimit(time_limit=int(cfg.job_time_limit * 1000)),
+                      ShutdownNotifications(), Callbacks(), Pipelines(),
+                      Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=5000)]
+        _broker = RedisBroker(client=client, middleware=middleware, namespace="harbormaster",
+                              heartbeat_timeout=cfg.broker_heartbeat_timeout_ms,
+                              maintenance_chance=cfg.broker_maintenance_chance)
+        dramatiq.set_broker(_broker)
         return _broker
+
+
+def get_broker() -> RedisBroker:
+    if _broker is None:
+        raise RuntimeError("workers.broker.configure(cfg) was not called in this process")
+    return _broker

@@ -9,56 +9,56 @@ import logging
 import time
 
 import config
-from db import (containers, deployments, events, health, idempotency, installation, jobs,
-                pool)
-from workers import docker_ops, labels
+from core import naming, observe
+from db import containers, deployments, events, health, idempotency, installation, jobs
+from workers import docker_ops
 
 log = logging.getLogger("harbormaster.cleanup")
 
 
-def run() -> dict:
-    cfg = config.load()
+def run(cfg: config.Config) -> dict:
     cluster = installation.cluster_id()
-    removed_retired, removed_orphans = [], []
     known = {d["name"]: d for d in deployments.find(limit=100000)}
-    listed = docker_ops.list_containers({labels.CLUSTER: cluster, labels.KIND: "deployment",
-                                         labels.NODE: cfg.node_name})
+    listed = docker_ops.list_containers({naming.CLUSTER: cluster, naming.KIND: "deployment",
+                                         naming.NODE: cfg.node_name})
+    removed = {"retired": [], "orphans": []}
     now = time.time()
     for entry in listed:
-        lab = entry.get("Labels") or {}
-        name = (entry.get("Names") or ["/"])[0].lstrip("/")
-        dep = known.get(lab.get(labels.DEPLOYMENT))
+        labels = entry.get("Labels") or {}
+        name = observe.list_entry_name(entry)
+        dep = known.get(labels.get(naming.DEPLOYMENT))
         age = now - entry.get("Created", now)
         if dep is None:
             if age >= cfg.orphan_grace:
-                docker_ops.remove(entry["Id"], force=True)
-                containers.mark_gone(name)
-                events.add("orphan_removed", container=name,
-                           deployment=lab.get(labels.DEPLOYMENT),
-                           detail={"age": round(age)})
-                removed_orphans.append(name)
+                remove(entry, name, "orphan_removed", labels.get(naming.DEPLOYMENT),
+                       {"age": round(age)})
+                removed["orphans"].append(name)
             continue
-        slot = int(lab.get(labels.SLOT, -1))
+        slot = int(labels.get(naming.SLOT, -1))
         if slot in dep["retired_slots"] and entry.get("State") in ("exited", "dead", "created"):
             row = containers.by_name(name)
             stopped_for = (now - row["finished_at"].timestamp()) if row and row["finished_at"] \
                 else age
             if stopped_for >= cfg.retired_instance_age:
-                docker_ops.remove(entry["Id"], force=True)
-                containers.mark_gone(name)
-                events.add("retired_removed", container=name, deployment=dep["name"],
-                           detail={"slot": slot, "stopped_for": round(stopped_for)})
-                removed_retired.append(name)
-    pruned_events = pool.execute("DELETE FROM events WHERE at < now() - make_interval(secs => %s)",
-                                 (cfg.event_retention,))
-    pruned_jobs = jobs.delete_ended_before(cfg.job_retention)
-    idempotency.prune(cfg.job_retention)  # a key outlives no job it could have made
-    pruned_snapshots = health.prune(cfg.snapshot_retention)
-    pruned_rows = pool.execute("DELETE FROM containers WHERE state = 'removed' AND"
-                               " updated_at < now() - make_interval(secs => %s)",
-                               (cfg.job_retention,))
-    result = {"retired": removed_retired, "orphans": removed_orphans, "events": pruned_events,
-              "jobs": pruned_jobs, "snapshots": pruned_snapshots, "container_rows": pruned_rows}
-    if removed_retired or removed_orphans:
+                remove(entry, name, "retired_removed", dep["name"],
+                       {"slot": slot, "stopped_for": round(stopped_for)})
+                removed["retired"].append(name)
+    result = {**removed, **prune_records(cfg)}
+    if removed["retired"] or removed["orphans"]:
         log.info("cleanup: %s", result)
     return result
+
+
+def remove(entry: dict, name: str, kind: str, deployment: str | None, detail: dict) -> None:
+    docker_ops.remove(entry["Id"], force=True)
+    containers.mark_gone(name)
+    events.add(kind, container=name, deployment=deployment, detail=detail)
+
+
+def prune_records(cfg: config.Config) -> dict:
+    """Records past their retention."""
+    idempotency.prune(cfg.job_retention)  # a key outlives no job it could have made
+    return {"events": events.prune(cfg.event_retention),
+            "jobs": jobs.delete_ended_before(cfg.job_retention),
+            "snapshots": health.prune(cfg.snapshot_retention),
+            "container_rows": containers.prune_removed(cfg.job_retention)}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dramatiq
 
-from workers.broker import get_broker
+import config
+from workers import broker
 
 DEFAULT_QUEUE = "default"
 
@@ -31,11 +32,22 @@ RECONCILE_DEPLOYMENT = "reconcile_deployment"
 UPDATE_DEPLOYMENT_RESOURCES = "update_deployment_resources"
 
 # periodic and internal (no job rows)
-RECONCILE = "reconcile"
+CONVERGE_DEPLOYMENT = "converge_deployment"
+RAISE_FOR_TEST = "raise_for_test"  # workers.testing's, with HARBORMASTER_TEST_HOOKS only
 CLEANUP = "cleanup"
+SWEEP_JOBS = "sweep_jobs"
 SAMPLE_NODE = "sample_node"
 MEASURE_DISK = "measure_disk"
 EVALUATE_AUTOSCALING = "evaluate_autoscaling"
+
+
+# a queued job sent this many times without a worker starting it is failed by sweep_jobs
+MAX_SENDS = 5
+
+
+def configure(cfg: config.Config) -> None:
+    """Senders (web, the scheduler, the agent) configure the broker they send through."""
+    broker.configure(cfg)
 
 
 def node_queue(node: str) -> str:
@@ -48,7 +60,7 @@ def send(actor_name: str, queue: str, args: tuple = (), job_id: str | None = Non
     options = {"job_id": job_id} if job_id else {}
     message = dramatiq.Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={},
                                options=options)
-    get_broker().enqueue(message, delay=delay)
+    broker.get_broker().enqueue(message, delay=delay)
     return message.message_id
 
 

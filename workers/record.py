@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from db import containers
-from workers import docker_ops, observe
+from core import observe
+from workers import docker_ops
 
 
 def record(name: str, docker_id: str | None = None) -> dict | None:

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 import psutil
 
 import config
-from db import containers, events, health as store, nodes, pool
-from workers import docker_ops, health, sampler
+from db import containers, events, health as store, installation, nodes, pool
+from core import health, naming, observe
+from workers import docker_ops, sampler
 
 
 def thresholds(cfg: config.Config) -> health.Thresholds:
@@ -19,11 +20,12 @@ def thresholds(cfg: config.Config) -> health.Thresholds:
                              rearm_margin=cfg.alert_rearm_margin)
 
 
-def sweep(node: str) -> dict:
-    cfg = config.load()
+def sweep(node: str, cfg: config.Config) -> dict:
     t = thresholds(cfg)
     started = time.perf_counter()
-    rows = [r for r in containers.find(node=node, limit=100000) if r["docker_id"]]
+    # only replicas are load: pool members, kept and stale containers are not sampled
+    rows = [r for r in containers.find(node=node, role="active", limit=100000)
+            if r["docker_id"]]
     running = [r for r in rows if r["state"] == "running"]
     samples = sampler.sample_all([(r["name"], r["pid"], r["docker_id"]) for r in running],
                                  docker_ops.stats)
@@ -86,8 +88,9 @@ def evaluate_alerts(due: list[tuple], t: health.Thresholds) -> list[str]:
 def measure_disk(node: str) -> int:
     """The writable layer's size, on its own slower cadence (Docker computes it slowly)."""
     measured = 0
-    for entry in docker_ops.list_sizes({"harbormaster.node": node}):
-        name = (entry.get("Names") or ["/"])[0].lstrip("/")
+    for entry in docker_ops.list_sizes({naming.CLUSTER: installation.cluster_id(),
+                                        naming.NODE: node}):
+        name = observe.list_entry_name(entry)
         containers.set_disk(name, entry.get("SizeRw") or 0)
         measured += 1
     return measured

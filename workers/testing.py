@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import dramatiq
 
-import config
-from workers import messages
-from workers.broker import get_broker
-
-RAISE_FOR_TEST = "raise_for_test"
-
+from workers import messages, runtime
 
 class TestHookError(RuntimeError):
     """What raise_for_test raises: a failure nobody handles."""
@@ -22,10 +17,8 @@ class TestHookError(RuntimeError):
     __test__ = False  # not a test class (pytest collects Test* names)
 
 
-if config.load().test_hooks:
-    get_broker()
-
-    @dramatiq.actor(actor_name=RAISE_FOR_TEST, queue_name=messages.DEFAULT_QUEUE,
+if runtime.settings().test_hooks:
+    @dramatiq.actor(actor_name=messages.RAISE_FOR_TEST, queue_name=messages.DEFAULT_QUEUE,
                     max_retries=0)
     def raise_for_test(marker: str):
         raise TestHookError(f"raised on purpose by the test hook ({marker})")

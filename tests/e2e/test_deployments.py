@@ -64,8 +64,9 @@ def test_deploy_heal_from_outside_kills_and_removals(api, platform):
                {c.id for c in running(platform, name)}.isdisjoint(
                    {victims[s].id for s in ("1", "2", "4")}), 30,
                "killed and removed instances replaced in their slots")
+    # each replacement is the slot's next incarnation (core.naming): <deployment>-<slot>.<n>
     names = sorted(c.name for c in running(platform, name))
-    assert names == [f"{name}-{s}-g1" for s in range(5)]
+    assert names == [f"{name}-{s}.{2 if s in (1, 2, 4) else 1}" for s in range(5)]
     created = [e for e in events(api, name, "instance_created") if e["detail"]["slot"] in (1, 2, 4)]
     assert len(created) >= 6  # the first five plus the three replacements
     kinds = {e["kind"] for e in events(api, name)}
@@ -213,19 +214,19 @@ def test_crash_loop_backs_off_and_shows_crashloop(api, platform):
 def test_instance_stop_and_delete_through_the_api_get_replaced(api, platform):
     name = unique("kube")
     deploy(api, name, 2)
-    first = f"{name}-0-g1"
-    old_id = api.get(f"/api/containers/{first}").json()["id"]
+    first = f"{name}-0.1"
     assert api.job(api.post(f"/api/containers/{first}/stop", params={"timeout": 1}))[
         "status"] == "succeeded"
-    wait_until(lambda: api.get(f"/api/containers/{first}").json().get("id") not in (None, old_id)
-               and api.get(f"/api/containers/{first}").json()["state"] == "running", 30,
-               "stopped instance replaced")
-    second = f"{name}-1-g1"
+    replacement = f"{name}-0.2"  # the slot's next incarnation
+    wait_until(lambda: api.get(f"/api/containers/{replacement}").json().get("state")
+               == "running", 30, "stopped instance replaced")
+    second = f"{name}-1.1"
     assert api.job(api.delete(f"/api/containers/{second}", params={"force": "true"}))[
         "status"] == "succeeded"
     wait_until(lambda: slots(platform, name) == [0, 1], 30, "deleted instance replaced")
     # seed 004: scale through a container of the deployment
-    r = api.post(f"/api/containers/{first}/scale", json={"replicas": 3}, params={"wait": 60})
+    r = api.post(f"/api/containers/{replacement}/scale", json={"replicas": 3},
+                 params={"wait": 60})
     assert r.json()["status"] == "succeeded", r.text
     assert slots(platform, name) == [0, 1, 2]
 

@@ -121,7 +121,7 @@ def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
     assert r.json()["status"] == "succeeded", r.text
     # hold slot 5's create call in the socket proxy: the scale is surely still running when
     # the worker dies (a 10-container scale can finish in two seconds)
-    platform.proxy.hold(f"/containers/create?name={name}-5-g1".encode())
+    platform.proxy.hold(f"/containers/create?name={name}-5.1".encode())
     try:
         r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
         job_id = r.json()["id"]

@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.waiting import wait_until
 from workers import messages
-from workers.testing import RAISE_FOR_TEST
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +26,7 @@ def test_the_check_reports_an_actor_that_raises(platform):
     undeclared = platform.faults.copy()
     platform.expect_log("worker", rf"TestHookError: raised on purpose by the test hook "
                                   rf"\({marker}\)")
-    messages.send(RAISE_FOR_TEST, messages.DEFAULT_QUEUE, (marker,))
+    messages.send(messages.RAISE_FOR_TEST, messages.DEFAULT_QUEUE, (marker,))
     (fault,) = wait_until(lambda: matching(platform.fault_report(undeclared), marker), 60,
                           "the worker logged the actor's failure")
     print(f"[fault] reported without the declaration:\n{fault}")

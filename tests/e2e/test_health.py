@@ -62,7 +62,7 @@ def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platf
         "name": name, "image": HTTPD, "replicas": 1, "ports": {"80/tcp": None},
         "health_check": check, "update": {"monitor": 0.5}})
     assert r.json()["status"] == "succeeded", r.text
-    instance = f"{name}-0-g1"
+    instance = f"{name}-0.1"
     wait_until(lambda: api.get(f"/api/containers/{instance}").json()["health"] == "healthy",
                30, "instance healthy")
     first_id = api.get(f"/api/containers/{instance}").json()["id"]
@@ -86,9 +86,9 @@ def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platf
     print(f"[health] unhealthy {elapsed:.2f}s after the break; first touched: "
           f"{touched['Action']} {touched['timeNano'] / 1e9 - unhealthy_at.timestamp():+.2f}s")
     assert touched["timeNano"] / 1e9 >= unhealthy_at.timestamp(), (touched, event)
-    replaced = wait_until(lambda: (lambda c: c if c.get("id") not in (None, first_id) and
-                                   c["health"] == "healthy" else None)(
-        api.get(f"/api/containers/{instance}").json()), 30, "replacement healthy")
+    successor = f"{name}-0.2"  # the slot's next incarnation
+    replaced = wait_until(lambda: (lambda c: c if c.get("health") == "healthy" else None)(
+        api.get(f"/api/containers/{successor}").json()), 30, "replacement healthy")
     assert replaced["state"] == "running"
     # the deployment's counts follow at its next reconcile pass
     wait_until(lambda: (lambda s: s["ready"] == 1 and s["healthy"] == 1)(

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import config
+
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -49,10 +51,10 @@ ADMIN_ONLY = ("/api/tokens", "/api/audit")
 BODY = {"/containers/<path:image>/start": {"count": 0}}
 
 
-def routes() -> list[tuple[str, str]]:
+def routes(platform) -> list[tuple[str, str]]:
     """(method, rule) for every route of the web application."""
     from web import create_app
-    app = create_app()
+    app = create_app(config.from_env(platform.env))
     return sorted((m, r.rule) for r in app.url_map.iter_rules()
                   for m in r.methods - {"HEAD", "OPTIONS"})
 
@@ -65,12 +67,12 @@ def call(client, method: str, rule: str):
     return client.request(method, path, **kwargs)
 
 
-def test_every_route_by_role(api, operator, viewer, anonymous):
+def test_every_route_by_role(api, operator, viewer, anonymous, platform):
     """viewer reads and cannot change anything (403); operator changes everything but
     tokens and audit (403); admin may do all; no token: 401 outside the public routes.
     The probes name nothing that exists or carry refused bodies, so nothing changes."""
     wrong = []
-    for method, rule in routes():
+    for method, rule in routes(platform):
         admin_only = rule.startswith(ADMIN_ONLY)
         expected = {
             "anonymous": "ok" if rule in PUBLIC and method == "GET" else 401,
@@ -195,9 +197,9 @@ def test_widening_options_need_admin_and_the_server_configuration(api, operator)
 STATUS = {"/api/static/<path:filename>": 404}  # flask-openapi3 ships no static files
 
 
-def get_rules() -> list[str]:
+def get_rules(platform) -> list[str]:
     """Every GET route of the web application (the API, the seed's, the pages)."""
-    return sorted({rule for method, rule in routes() if method == "GET"})
+    return sorted({rule for method, rule in routes(platform) if method == "GET"})
 
 
 def concrete(rule: str, values: dict) -> str:
@@ -248,7 +250,7 @@ def test_a_planted_secret_never_leaks(api, platform):
     secret = f"s3cr3t-{uuid.uuid4().hex}"
     name, deployment, service = unique("secret"), unique("secretdep"), unique("secretsvc")
     job, _ = plant(api, platform, secret, name, deployment)
-    instance = f"{deployment}-0-g1"
+    instance = f"{deployment}-0.1"
     # the containers do get it
     for ref, key in ((name, "API_KEY"), (instance, "DEPLOY_KEY")):
         out = api.post(f"/api/containers/{ref}/exec",
@@ -263,7 +265,7 @@ def test_a_planted_secret_never_leaks(api, platform):
               "docker_id": job["result"]["container_id"], "endpoint_id": endpoint["id"],
               "policy_id": policy["id"], "image": HTTPD, "filename": "none.css"}
     # every GET route, every path parameter, for the standalone container and the instance
-    rules = get_rules()
+    rules = get_rules(platform)
     for ref in (name, instance):
         for rule in rules:
             path = concrete(rule, {**values, "ref": ref})

@@ -44,7 +44,7 @@ def test_dependencies_by_name_map_and_endpoints_that_follow_health(api, platform
     assert ep["address"] == "127.0.0.1" and ep["internal"] == f"{backend}:80"
     assert ep["version"] == "1.2.0" and ep["metadata"] == {"team": "t"}
     # a container of the first reaches the second by its service name
-    fe_instance = f"{frontend}-0-g1"
+    fe_instance = f"{frontend}-0.1"
     wait_until(lambda: api.get(f"/api/containers/{fe_instance}").json()["state"] == "running",
                20, "frontend running")
     out = api.post(f"/api/containers/{fe_instance}/exec",
@@ -72,7 +72,7 @@ def test_dependencies_by_name_map_and_endpoints_that_follow_health(api, platform
     waiter.start()
     time.sleep(0.5)
     assert "response" not in answer  # it blocks while nothing changes
-    victim = f"{backend}-1-g1"
+    victim = f"{backend}-1.1"
     broke_at = time.monotonic()
     api.post(f"/api/containers/{victim}/exec", json={"command": ["rm", "/www/health"]})
     waiter.join(timeout=40)

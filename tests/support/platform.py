@@ -19,10 +19,11 @@ import psycopg
 import redis
 import requests
 
-from ops import bootstrap, supervise
+from ops import bootstrap, images, supervise
 from tests.support import faults
 from tests.support.dockerproxy import DockerProxy
 from tests.support.waiting import wait_until
+from workers import docker_ops
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,16 +102,13 @@ class TestPlatform:
 
     # --- lifecycle ------------------------------------------------------------
     def start(self) -> None:
-        bootstrap.ensure_docker(ROOT / ".harbormaster")
+        # the test platform drives the machine's own engine (through its proxy) and has
+        # an embedded Postgres and Redis of its own, whatever the environment names
+        bootstrap.ensure_docker(ROOT / ".harbormaster", None)
         bootstrap.ensure_busybox_static()  # the test images are built from it
-        saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "REDIS_URL", "DOCKER_HOST")
-                 if k in os.environ}
-        try:
-            from ops import images
-            images.ensure_images()
-            database_url = bootstrap.ensure_postgres(self.data)
-        finally:
-            os.environ.update(saved)
+        docker_ops.configure(None, "127.0.0.1")
+        images.ensure_images()
+        database_url = bootstrap.ensure_postgres(self.data)
         bootstrap.start_redis(self.data, self.redis_port)
         self.proxy.start()
         self.env = supervise.process_env({
@@ -156,7 +154,7 @@ class TestPlatform:
         env = {**self.env, **settings}
         with open(self.data / "logs" / f"web-{tag}.log", "ab") as log:
             proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "web:create_app()", "--bind",
+                [str(Path(sys.executable).parent / "gunicorn"), "web.wsgi:app", "--bind",
                  f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "--workers", "1",
                  "--no-control-socket"], env=env, cwd=ROOT, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -193,12 +191,7 @@ class TestPlatform:
         bootstrap.stop_postgres(self.data)
 
     def start_postgres(self) -> None:
-        saved = os.environ.pop("DATABASE_URL", None)
-        try:
-            bootstrap.ensure_postgres(self.data)
-        finally:
-            if saved is not None:
-                os.environ["DATABASE_URL"] = saved
+        bootstrap.ensure_postgres(self.data)
 
     def teardown(self) -> None:
         """Every step is tried even when one fails; what failed is raised at the end, with

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.autoscale import Decision, Observations, Policy, decide
+from core.autoscale import Decision, Observations, Policy, decide
 
 NOW = 10_000.0
 CPU60 = Policy(min_replicas=1, max_replicas=20, metrics=({"type": "cpu", "target": 60},),

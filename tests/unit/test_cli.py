@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from cli.client import describe_error
-from cli.commands import run_cli
+from cli import commands, resources, scaling  # noqa: F401 - the commands
+from cli.app import run_cli
 from cli.parse import ParseError, manifest, pairs, ports, since
 
 

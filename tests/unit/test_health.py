@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers import health, sampler
+from core import health
+from workers import sampler
 
 
 def test_cpu_percent_of_the_limit_or_host_cores():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers import observe
+from core import observe
 
 
 def inspect_doc(status="running", exit_code=0, ports=None, pid=42):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.reconcile import Desired, Instance, desired_slots, is_ready, plan
+from core.plan import Desired, Instance, desired_slots, is_ready, plan
 
 NOW = 1_000_000.0
 

@@ -1,7 +1,7 @@
 """One memory rule for every screen (Docker CLI's): usage minus the inactive page cache."""
 from __future__ import annotations
 
-from workers import sampler
+from core import stats as sampler
 
 MB = 1024 * 1024
 

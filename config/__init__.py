@@ -1,18 +1,18 @@
 """Harbormaster configuration: one frozen dataclass built from the environment.
 
-This is the only module that reads ``os.environ``. Every other module receives a
-``Config`` (usually through ``load()``), so a test profile is just another set of
-environment variables.
+This is the only module that reads ``os.environ``. Each process builds its ``Config`` once
+at start (``from_env()``) and passes it on (``create_app(cfg)``, ``Agent(cfg)``, the
+scheduler's ``build(cfg)``, the worker's ``workers.runtime.setup``); nothing caches it
+behind the process's back, so a test profile is just another set of environment variables.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the checkout (config/ is one of its packages)
 
 
 def _int(env: dict, name: str, default: int) -> int:
@@ -110,6 +110,8 @@ class Config:
     rate_limit_per_address: str = "1200/minute"
     rate_limit_enabled: bool = True
     test_hooks: bool = False     # registers workers.testing's actors (the test suite's)
+    redis_port: int = 6389       # the embedded Redis's port (when REDIS_URL is not set)
+    prometheus_multiproc_dir: str | None = None  # prometheus-client's multiprocess files
 
     @property
     def redelivery_window(self) -> float:
@@ -184,10 +186,11 @@ def from_env(env: dict | None = None) -> Config:
         rate_limit_per_address=env.get("HARBORMASTER_RATE_LIMIT_PER_ADDRESS", "1200/minute"),
         rate_limit_enabled=_bool(env, "HARBORMASTER_RATE_LIMIT_ENABLED", True),
         test_hooks=_bool(env, "HARBORMASTER_TEST_HOOKS", False),
+        redis_port=_int(env, "HARBORMASTER_REDIS_PORT", 6389),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
     )
 
 
-@lru_cache(maxsize=1)
-def load() -> Config:
-    """The process-wide configuration (read once)."""
-    return from_env()
+def process_environment() -> dict:
+    """A copy of this process's environment, for the processes it starts."""
+    return dict(os.environ)

@@ -1,0 +1,313 @@
+"""Pure reconcile planning: plan(desired, observed, now) -> actions, each with a reason.
+
+No I/O. The runner (workers.deploy) observes, calls ``plan`` and applies the actions, and
+calls it again until nothing is left to do. Only ``active`` instances are replicas; the
+other roles (``warm``, ``kept``, ``stale``) are never counted here. Rules:
+
+- the desired slots are the ``replicas`` lowest slot numbers that are not retired;
+- an instance in a slot above them is removed (scaling down removes the highest slots);
+- an instance in a retired slot is stopped and kept (cleanup removes it later);
+- a dead or unhealthy instance is removed and its slot refilled, at once the first time and
+  later when its backoff allows (the runner records the failure: core.backoff);
+- an instance of an older generation is replaced by a rolling update: start-first (a new
+  instance beside the old one, at most ``max_surge`` at a time, the old one removed once
+  the new one is ready) or stop-first (at most ``max_unavailable`` slots down at a time);
+- a new-generation instance that dies, turns unhealthy, or is not ready by the progress
+  deadline fails the rollout (the runner rolls back or pauses).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LIVE = {"running", "created", "starting", "paused"}
+DEAD = {"stopped", "error"}
+ROLES = ("active", "warm", "kept", "stale")
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    slot: int
+    generation: int
+    state: str
+    started_at: float | None = None     # epoch seconds
+    health: str = "none"
+    exit_code: int | None = None
+    draining: bool = False
+    role: str = "active"
+
+
+@dataclass(frozen=True)
+class Desired:
+    replicas: int
+    generation: int
+    stable_generation: int | None = None
+    retired: frozenset = frozenset()
+    max_surge: int = 1
+    max_unavailable: int = 0
+    order: str = "start-first"
+    monitor: float = 5.0
+    progress_deadline: float = 600.0
+    rollout_started_at: float | None = None
+    has_health_check: bool = False
+    backoff_until: dict = field(default_factory=dict)    # slot -> epoch of next allowed start
+    failures: dict = field(default_factory=dict)         # slot -> consecutive failures
+    deleting: bool = False
+    paused: bool = False
+    rolling_back: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str               # create, start, remove, stop, record_failure, rollout_failed, wait
+    reason: str
+    slot: int | None = None
+    name: str | None = None
+    generation: int | None = None
+    graceful: bool = True
+    until: float | None = None
+
+
+@dataclass
+class Plan:
+    actions: list
+    state: str
+    reason: str
+    counts: dict
+
+    @property
+    def work(self) -> list:
+        """Actions that change something (everything but waits)."""
+        return [a for a in self.actions if a.kind != "wait"]
+
+    @property
+    def waits(self) -> list:
+        return [a for a in self.actions if a.kind == "wait"]
+
+
+@dataclass
+class SlotPlan:
+    """What one wanted slot needs."""
+    actions: list = field(default_factory=list)
+    failed: Action | None = None       # the rollout failed here
+    surging: bool = False              # a new instance beside an old one
+    needs_update: bool = False         # only an old-generation instance: rolling update
+    crashloop: bool = False
+
+
+def desired_slots(replicas: int, retired) -> list[int]:
+    slots, candidate = [], 0
+    while len(slots) < replicas:
+        if candidate not in retired:
+            slots.append(candidate)
+        candidate += 1
+    return slots
+
+
+def is_ready(inst: Instance, d: Desired, now: float) -> bool:
+    if inst.state != "running" or inst.draining:
+        return False
+    if d.has_health_check:
+        return inst.health == "healthy"
+    return inst.started_at is not None and now - inst.started_at >= d.monitor
+
+
+def in_rollout(d: Desired) -> bool:
+    return d.stable_generation is not None and d.generation != d.stable_generation
+
+
+def past_deadline(d: Desired, now: float) -> bool:
+    return d.rollout_started_at is not None and now - d.rollout_started_at > d.progress_deadline
+
+
+def fails_rollout(d: Desired, inst: Instance) -> bool:
+    """A failure of the generation being rolled out fails the rollout (not a rollback's)."""
+    return in_rollout(d) and inst.generation == d.generation and not d.rolling_back
+
+
+def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
+    current = [i for i in observed
+               if i.role == "active" and i.state not in ("removing", "removed")]
+    if d.deleting:
+        doomed = [i for i in observed if i.state not in ("removing", "removed")]
+        return Plan([Action("remove", "deployment deleted", i.slot, i.name,
+                            graceful=i.state in LIVE) for i in doomed],
+                    "progressing", "deleting", counts_of(d, [], current, now))
+    slots = desired_slots(d.replicas, d.retired)
+    by_slot: dict[int, list[Instance]] = {}
+    for inst in current:
+        by_slot.setdefault(inst.slot, []).append(inst)
+    actions = unwanted(d, by_slot, set(slots))
+    per_slot = []
+    for slot in slots:
+        slot_plan = plan_slot(d, slot, by_slot.get(slot, []), now)
+        if slot_plan.failed is not None:
+            return Plan([slot_plan.failed], "progressing", "rollout failed",
+                        counts_of(d, slots, current, now))
+        per_slot.append((slot, slot_plan))
+        actions += slot_plan.actions
+    needs_update = [slot for slot, p in per_slot if p.needs_update]
+    if needs_update and not d.paused:
+        surging = sum(1 for _, p in per_slot if p.surging)
+        actions += rolling_update(d, slots, by_slot, needs_update, surging, now)
+    counts = counts_of(d, slots, current, now)
+    state, reason = verdict(d, actions, counts, len(slots),
+                            [slot for slot, p in per_slot if p.crashloop])
+    return Plan(actions, state, reason, counts)
+
+
+def unwanted(d: Desired, by_slot: dict, wanted: set) -> list[Action]:
+    """Slots nobody wants any more: retired ones stop (kept), others go."""
+    actions = []
+    for slot, insts in sorted(by_slot.items(), reverse=True):
+        if slot in wanted:
+            continue
+        for inst in insts:
+            if slot in d.retired:
+                if inst.state in LIVE:
+                    actions.append(Action("stop", f"slot {slot} retired", slot, inst.name))
+            else:
+                actions.append(Action("remove", f"scaled down to {d.replicas}", slot, inst.name,
+                                      graceful=inst.state in LIVE))
+    return actions
+
+
+def rollout_failed(reason: str, inst: Instance) -> Action:
+    return Action("rollout_failed", reason, inst.slot, inst.name)
+
+
+def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotPlan:
+    out = SlotPlan()
+    live = [i for i in insts if i.state in LIVE and not i.draining]
+    # an instance unhealthy past its threshold is replaced like a dead one
+    sick = [i for i in live if d.has_health_check and i.health == "unhealthy"]
+    live = [i for i in live if i not in sick]
+    dead = [(i, "is unhealthy") for i in sick]
+    for inst in insts:
+        if inst.state in DEAD:
+            code = f" with code {inst.exit_code}" if inst.exit_code is not None else ""
+            dead.append((inst, f"exited{code}"))
+    for inst, what in dead:
+        if fails_rollout(d, inst):
+            out.failed = rollout_failed(f"{inst.name} of generation {d.generation} {what}",
+                                        inst)
+            return out
+        why = f"{inst.name} {what}"
+        out.actions.append(Action("remove", why, slot, inst.name, graceful=False))
+        out.actions.append(Action("record_failure", why, slot, inst.name))
+    new, old = one_of_each(d, slot, live, now, out)
+    for inst in new:
+        if inst.state == "created":
+            out.actions.append(Action("start", f"{inst.name} was created but not started",
+                                      slot, inst.name))
+    if not new and not old:
+        if not dead:  # a failure is recorded first; the next pass refills or waits
+            fill(d, slot, now, out)
+    elif new and old:
+        out.surging = True
+        surge(d, slot, new[0], old, now, out)
+    elif old:
+        out.needs_update = True
+    elif not is_ready(new[0], d, now) and new[0].state == "running":
+        if in_rollout(d) and past_deadline(d, now):
+            out.failed = rollout_failed(f"{new[0].name} not ready within the progress deadline "
+                                        f"({d.progress_deadline:.0f}s)", new[0])
+        elif in_rollout(d) or d.stable_generation is None:
+            out.actions.append(Action("wait", f"waiting for {new[0].name} to be ready", slot,
+                                      until=now + 0.5))
+    return out
+
+
+def one_of_each(d: Desired, slot: int, live: list[Instance], now: float,
+                out: SlotPlan) -> tuple[list, list]:
+    """At most one instance of the current generation and one older one per slot."""
+    new = [i for i in live if i.generation == d.generation]
+    old = [i for i in live if i.generation != d.generation]
+    for extra in new[1:]:
+        out.actions.append(Action("remove", "duplicate instance in slot", slot, extra.name))
+    # two older generations in one slot (a rollout interrupted by another): keep the best
+    # one until it is replaced, the others go now
+    old.sort(key=lambda i: (is_ready(i, d, now), i.generation), reverse=True)
+    for extra in old[1:]:
+        out.actions.append(Action("remove", "an older instance already has a successor", slot,
+                                  extra.name))
+    return new[:1], old[:1]
+
+
+def fill(d: Desired, slot: int, now: float, out: SlotPlan) -> None:
+    """An empty slot: create, unless its backoff says wait."""
+    until = d.backoff_until.get(slot)
+    if until is not None and until > now:
+        failures = d.failures.get(slot, 0)
+        out.crashloop = failures >= 2
+        out.actions.append(Action("wait", f"slot {slot} restarts in {until - now:.0f}s "
+                                          f"(backoff after {failures} failures)",
+                                  slot, until=until))
+        return
+    reason = "replacing a failed instance" if slot in d.backoff_until else "slot empty"
+    out.actions.append(Action("create", reason, slot, generation=d.generation))
+
+
+def surge(d: Desired, slot: int, new: Instance, old: list[Instance], now: float,
+          out: SlotPlan) -> None:
+    """A new instance beside an old one: the old goes once the new one is ready."""
+    if is_ready(new, d, now):
+        # the old one still exists until this pass removes it: it keeps counting against
+        # max_surge, so the next surge instance waits for the next pass
+        for inst in old:
+            out.actions.append(Action("remove", f"replaced by {new.name}", slot, inst.name))
+    elif past_deadline(d, now):
+        out.failed = rollout_failed(f"{new.name} not ready within the progress deadline "
+                                    f"({d.progress_deadline:.0f}s)", new)
+    else:
+        out.actions.append(Action("wait", f"waiting for {new.name} to be ready", slot,
+                                  until=now + 0.5))
+
+
+def rolling_update(d: Desired, slots, by_slot, candidates: list[int], surging: int,
+                   now: float) -> list[Action]:
+    actions = []
+    max_surge, max_unavailable = d.max_surge, d.max_unavailable
+    if max_surge <= 0 and max_unavailable <= 0:
+        max_surge = 1  # neither would never progress
+    reason = f"rolling update to generation {d.generation}"
+    if d.order == "start-first" and max_surge > 0:
+        for slot in candidates[:max(0, max_surge - surging)]:
+            actions.append(Action("create", reason, slot, generation=d.generation))
+        return actions
+    ready_slots = sum(1 for s in slots
+                      if any(is_ready(i, d, now) for i in by_slot.get(s, [])))
+    budget = max(max_unavailable, 1 if max_surge > 0 else 0) - (len(slots) - ready_slots)
+    for slot in candidates[:max(0, budget)]:
+        for inst in by_slot.get(slot, []):
+            if inst.state in LIVE:
+                actions.append(Action("remove", f"{reason} (stop-first)", slot, inst.name))
+        actions.append(Action("create", reason, slot, generation=d.generation))
+    return actions
+
+
+def verdict(d: Desired, actions: list, counts: dict, wanted: int,
+            crashloop: list[int]) -> tuple[str, str]:
+    """The deployment's state and why."""
+    if d.paused:
+        return "paused", "rollout paused"
+    if crashloop:
+        return "crashloop", f"slots {crashloop} keep failing; restarting with backoff"
+    if d.rolling_back and (actions or counts["updated"] < wanted):
+        return "rolling-back", f"rolling back to generation {d.generation}"
+    if not actions and counts["updated"] == wanted:
+        return "steady", f"{wanted}/{wanted} ready"
+    return "progressing", f"{counts['ready']}/{wanted} ready"
+
+
+def counts_of(d: Desired, slots, current, now: float) -> dict:
+    wanted = set(slots)
+    mine = [i for i in current if i.slot in wanted]
+    return {
+        "desired": len(slots),
+        "running": sum(1 for i in mine if i.state == "running"),
+        "ready": len({i.slot for i in mine if is_ready(i, d, now)}),
+        "healthy": sum(1 for i in mine if i.health == "healthy"),
+        "updated": len({i.slot for i in mine
+                        if i.generation == d.generation and is_ready(i, d, now)}),
+    }

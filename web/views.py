@@ -1,0 +1,82 @@
+"""How records are shown: the JSON of a container, a deployment and the service map, used
+by every blueprint that shows them."""
+from __future__ import annotations
+
+from core import spec
+from db import containers, deployments, health, registry
+from web.context import settings
+
+
+def container_json(row: dict) -> dict:
+    ports = row["ports"] or {}
+    first = next((p for p in ports.values() if p), None)
+    return {
+        "id": row["docker_id"], "name": row["name"], "image": row["image"],
+        "state": row["state"], "health": row["health"], "kind": row["kind"],
+        "deployment": row["deployment"], "slot": row["slot"], "generation": row["generation"],
+        "incarnation": row["incarnation"], "role": row["role"],
+        "node": row["node"], "ports": ports,
+        "endpoint": f"http://{settings().publish_host}:{first}" if first else None,
+        "resources": row["resources"] or {}, "labels": {
+            k: v for k, v in (row["labels"] or {}).items()},
+        "restarts": row["restarts"], "exit_code": row["exit_code"], "error": row["error"],
+        "created_at": row["created_at"].isoformat(),
+        "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+    }
+
+
+def deployment_json(dep: dict, with_instances: bool = True) -> dict:
+    template = dep["template"]
+    counts = dep["counts"] or {}
+    rows = containers.find(deployment=dep["name"], limit=10000) if with_instances else []
+    unset = spec.defaults()
+    return {
+        "name": dep["name"], "replicas": dep["replicas"],
+        "min_replicas": dep["min_replicas"], "max_replicas": dep["max_replicas"],
+        "generation": dep["generation"], "desired_version": dep["desired_version"],
+        **{name: template.get(name, unset.get(name)) for name in spec.TEMPLATE_FIELDS},
+        "secret_env_keys": template.get("secret_env_keys") or [],
+        "resources": dep["resources"] or {}, "restart": dep["restart"],
+        "update": dep["update_strategy"],
+        "status": {"desired": counts.get("desired", dep["replicas"]),
+                   "running": counts.get("running", 0), "ready": counts.get("ready", 0),
+                   "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
+                   "state": dep["state"], "reason": dep["state_reason"]},
+        "instances": [container_json(r) for r in rows],
+        "created_at": dep["created_at"].isoformat(), "updated_at": dep["updated_at"].isoformat(),
+    }
+
+
+def service_map_json() -> dict:
+    """Services with health, counts and key metrics; dependency edges with the health of
+    their target."""
+    endpoints = registry.find()
+    by_service: dict[str, list] = {}
+    for ep in endpoints:
+        by_service.setdefault(ep["service"], []).append(ep)
+    depends: dict[str, set] = {}
+    for dep in deployments.find(limit=10000):
+        service = (dep["template"] or {}).get("service")
+        if service and not dep["deleting"]:
+            by_service.setdefault(service["name"], [])
+            depends.setdefault(service["name"], set()).update(service.get("depends_on") or [])
+    for ep in endpoints:
+        depends.setdefault(ep["service"], set()).update(ep["depends_on"] or [])
+    load = {r["deployment"]: r for r in health.load_by_deployment()}
+    nodes, status = [], {}
+    for name, eps in sorted(by_service.items()):
+        ready = sum(1 for e in eps if e["status"] == "UP" and e["health"] == "passing")
+        state = "passing" if eps and ready == len(eps) else \
+            "warning" if ready else "critical"
+        status[name] = state
+        owner = next((e["deployment"] for e in eps if e["deployment"]), None)
+        dep = deployments.get(owner or name)
+        figures = load.get(dep["name"] if dep else None, {})
+        nodes.append({"id": name, "health": state, "instances": len(eps), "ready": ready,
+                      "deployment": dep["name"] if dep else None,
+                      "cpu": figures.get("cpu"), "memory": figures.get("memory")})
+    edges = [{"from": source, "to": target, "health": status.get(target, "critical")}
+             for source, targets in sorted(depends.items()) for target in sorted(targets)]
+    return {"nodes": nodes, "edges": edges}
+
+

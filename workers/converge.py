@@ -1,0 +1,215 @@
+"""Converging one deployment: observe its instances, plan (core.plan), act, repeat.
+
+Each pass runs under the deployment's Postgres advisory lock (db.locks), re-reads desired
+state inside it, observes Docker by label (the database may lag), plans and applies the
+actions (workers.instances). A user's request (a job) waits until the deployment has
+converged or cannot by itself; a trigger (agent, scheduler, backoff timer) does what is
+due now and schedules itself for what is due later.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import config
+from core.plan import Action, Desired, Plan, plan
+from db import deployments, events, installation, jobs, locks, pool, registry, slots
+from workers import docker_ops, instances, messages
+from core import naming
+from workers.docker_ops import Permanent
+
+
+def desired_of(dep: dict) -> Desired:
+    strategy = dep["update_strategy"]
+    backoff = slots.backoff(dep["name"])
+    return Desired(
+        replicas=dep["replicas"], generation=dep["generation"],
+        stable_generation=dep["stable_generation"], retired=frozenset(dep["retired_slots"]),
+        max_surge=strategy.get("max_surge", 1), max_unavailable=strategy.get("max_unavailable", 0),
+        order=strategy.get("order", "start-first"), monitor=strategy.get("monitor", 5),
+        progress_deadline=strategy.get("progress_deadline", 600),
+        rollout_started_at=float(dep["rollout_started_epoch"])
+        if dep["rollout_started_epoch"] is not None else None,
+        has_health_check=bool(dep["template"].get("health_check")),
+        backoff_until={s: float(b["next_start"]) for s, b in backoff.items()},
+        failures={s: b["failures"] for s, b in backoff.items()},
+        deleting=dep["deleting"], paused=dep["paused"], rolling_back=dep["rolling_back"])
+
+
+def on_rollout_failed(dep: dict, action: Action) -> str:
+    """Roll back (or pause) a failed rollout; returns what was done, for the job's error."""
+    events.add("rollout_failed", container=action.name, deployment=dep["name"],
+               detail={"generation": dep["generation"], "reason": action.reason})
+    on_failure = dep["update_strategy"].get("on_failure", "rollback")
+    stable = dep["stable_generation"]
+    if on_failure == "rollback" and stable is not None:
+        revision = deployments.revision(dep["name"], stable)
+        with pool.connection() as conn:
+            row = deployments.new_generation(dep["name"], revision["template"], "auto-rollback",
+                                             None, conn, rolling_back=True)
+        events.add("rollback", deployment=dep["name"],
+                   detail={"from_generation": dep["generation"], "to_template_of": stable,
+                           "generation": row["generation"] if row else None,
+                           "reason": action.reason})
+        return (f"rollout of generation {dep['generation']} failed ({action.reason}): "
+                f"rolling back to the template of generation {stable}")
+    deployments.pause(dep["name"], f"rollout paused: {action.reason}")
+    events.add("rollout_paused", deployment=dep["name"], detail={"reason": action.reason})
+    return f"rollout of generation {dep['generation']} paused: {action.reason}"
+
+
+@dataclass
+class Pass:
+    """One pass's plan and what happened when it was applied."""
+    plan: Plan
+    refused: list = field(default_factory=list)   # (action, DockerError) Docker refused
+    rollout_failed: str | None = None               # what the failed rollout led to
+
+    def failure(self) -> str | None:
+        """Why a job waiting on this deployment must end failed now, or None.
+
+        A permanent refusal that leaves the desired count unmet, a failed rollout (rolled
+        back or paused), a paused rollout or a crash loop: the deployment will not reach
+        what was asked by itself."""
+        if self.rollout_failed:
+            return self.rollout_failed
+        permanent = [(a, e) for a, e in self.refused if isinstance(e, Permanent)]
+        if permanent:
+            creates = [a for a in self.plan.work if a.kind == "create"]
+            failed = [a for a, _ in permanent if a.kind == "create"]
+            if failed:
+                return (f"{len(creates) - len(failed)} of {len(creates)} created: "
+                        f"{permanent[0][1]}")
+            action, exc = permanent[0]
+            return f"{action.kind} {action.name or action.slot}: {exc}"
+        if self.plan.state in ("crashloop", "paused"):
+            return self.plan.reason
+        return None
+
+
+def one_pass(name: str, cluster: str, cfg: config.Config) -> Pass | None:
+    dep = deployments.get(name)
+    if dep is None:
+        return None
+    docker_ops.ensure_network(naming.network_name(cluster), {naming.CLUSTER: cluster})
+    observed = instances.observe_instances(dep, cluster)
+    result = plan(desired_of(dep), observed, time.time())
+    failed = [a for a in result.actions if a.kind == "rollout_failed"]
+    if failed:
+        return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
+    refused = instances.apply(dep, result.work, cluster, cfg) if result.work else []
+    if refused:
+        result.state = "degraded"
+        result.reason = "; ".join(f"{a.kind} slot {a.slot}: {e}" for a, e in refused)[:500]
+    if dep["deleting"] and not observed:
+        deployments.delete_row(name)
+        registry.sync_deployment(name)
+        events.add("deployment_deleted", deployment=name)
+        return Pass(result, refused)
+    registry.sync_deployment(name)
+    record_status(dep, result)
+    return Pass(result, refused)
+
+
+def record_status(dep: dict, result: Plan) -> None:
+    name = dep["name"]
+    deployments.set_status(name, result.state, result.reason, result.counts)
+    if result.state != dep["state"] and result.state in ("crashloop", "steady", "degraded",
+                                                         "rolling-back"):
+        events.add(result.state, deployment=name,
+                   detail={"reason": result.reason, "generation": dep["generation"]})
+    if result.state == "steady" and dep["stable_generation"] != dep["generation"]:
+        deployments.mark_stable(name, dep["generation"])
+        if dep["stable_generation"] is not None:
+            events.add("rollout_complete", deployment=name,
+                       detail={"generation": dep["generation"]})
+
+
+def locked_pass(name: str, cluster: str, wait: bool, cfg: config.Config) -> Pass | None:
+    with locks.deployment(name, wait):
+        deployments.take_dirty(name)
+        return one_pass(name, cluster, cfg)
+
+
+class NotConverged(Permanent):
+    """A deployment job ends failed: the deployment will not reach what was asked by
+    itself (the reason says what was done and why)."""
+
+
+def converge(name: str, cfg: config.Config, job_id: str | None = None) -> dict:
+    """Passes until the deployment is steady, or (for a trigger) only long waits remain.
+
+    A job (a user's request) waits for the lock and ends only when the deployment has
+    converged (steady) or cannot by itself: then it raises NotConverged with the reason, so
+    every wait on the job (the API's ?wait=, the CLI) ends with the outcome. A trigger
+    without a job (agent, scheduler) that finds the lock busy marks the deployment dirty and
+    returns: the holder looks again before it leaves.
+    """
+    cluster = installation.cluster_id()
+    deadline = time.monotonic() + cfg.job_time_limit * 0.9
+    while True:
+        try:
+            done = locked_pass(name, cluster, job_id is not None, cfg)
+        except locks.Busy:
+            deployments.mark_dirty(name)
+            return {"deployment": name, "coalesced": True}
+        if done is None:
+            return {"deployment": name, "deleted": True}
+        if job_id:
+            if job_pass_ends(name, done, job_id, deadline, cfg):
+                break
+            continue
+        if not trigger_pass_continues(name, done, deadline, cfg):
+            break
+    return summary(name)
+
+
+def job_pass_ends(name: str, done: Pass, job_id: str, deadline: float,
+                  cfg: config.Config) -> bool:
+    """After a pass for a job: True when converged; raises NotConverged when it cannot."""
+    result = done.plan
+    counts = result.counts
+    jobs.set_progress(job_id, counts["updated"], counts["desired"],
+                      f"{counts['updated']}/{counts['desired']} instances ready")
+    failure = done.failure()
+    if failure:
+        if done.rollout_failed:  # the rollback (or nothing, if paused) goes on by itself
+            trigger(name, cfg)
+        raise NotConverged(failure)
+    if result.state == "steady" and not deployments.take_dirty(name):
+        return True
+    if time.monotonic() >= deadline:
+        raise NotConverged(f"not converged in {cfg.job_time_limit * 0.9:.0f}s: {result.reason}")
+    # Docker refused for a passing reason (engine restarting): a second is plenty
+    time.sleep(1.0 if done.refused else 0.0 if result.work else 0.3)
+    return False
+
+
+def trigger_pass_continues(name: str, done: Pass, deadline: float, cfg: config.Config) -> bool:
+    """After a pass without a job: whether to make another one now."""
+    result = done.plan
+    if done.refused:
+        return False  # Docker refused something: the backstop pass retries
+    short = [a for a in result.waits if a.until - time.time() < 2.0]
+    if (result.work or short) and time.monotonic() < deadline:
+        if not result.work:
+            time.sleep(max(0.05, min(0.5, min(a.until for a in short) - time.time())))
+        return True
+    long_waits = [a.until for a in result.waits]
+    if long_waits:
+        trigger(name, cfg, delay_ms=int(max(0.0, min(long_waits) - time.time()) * 1000) + 50)
+    return deployments.take_dirty(name)
+
+
+def trigger(name: str, cfg: config.Config, delay_ms: int | None = None) -> None:
+    messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(cfg.node_name), (name,),
+                  delay=delay_ms)
+
+
+def summary(name: str) -> dict:
+    dep = deployments.get(name)
+    if dep is None:
+        return {"deployment": name, "deleted": True}
+    return {"deployment": name, "desired_version": dep["desired_version"],
+            "generation": dep["generation"], "replicas": dep["replicas"],
+            "state": dep["state"], "reason": dep["state_reason"], "counts": dep["counts"]}

@@ -1,0 +1,19 @@
+"""The one place that imports docker: idempotent verbs over the Engine API, every error
+mapped to Permanent or Transient (workers.docker_ops.engine). The verbs live by subject
+(containers, images, networks, execs); callers use them through this package."""
+from workers.docker_ops.containers import (close_events, create, create_args, events, find,
+                                           inspect, kill, list_containers, list_sizes, logs,
+                                           pause, remove, engine_resources, restart, start,
+                                           stats, stop, unpause, update)
+from workers.docker_ops.engine import (Conflict, DockerError, NotFound, Permanent, Transient,
+                                       call, client, configure, info, ping, publish_host)
+from workers.docker_ops.execs import ExecTimeout, exec_run
+from workers.docker_ops.images import ensure_image, image_exists, import_rootfs, inspect_image
+from workers.docker_ops.networks import ensure_network
+
+__all__ = ["close_events", "create", "create_args", "events", "find", "inspect", "kill",
+           "list_containers", "list_sizes", "logs", "pause", "remove", "engine_resources",
+           "restart", "start", "stats", "stop", "unpause", "update", "Conflict", "DockerError",
+           "NotFound", "Permanent", "Transient", "call", "client", "configure", "info", "ping",
+           "publish_host", "ExecTimeout", "exec_run", "ensure_image", "image_exists",
+           "import_rootfs", "inspect_image", "ensure_network"]
