@@ -79,9 +79,12 @@ def refuse_option(word: str) -> None:
 @click.option("--memory", default=None, help="e.g. 256m, 1g")
 @click.option("--restart", "restart_policy", default=None,
               type=click.Choice(["no", "on-failure", "always", "unless-stopped"]))
+@click.option("-w", "--workdir", "working_dir", default=None,
+              help="the directory the command runs in")
+@click.option("--stop-signal", default=None, help="the signal a stop sends first (SIGTERM)")
 @pass_ctx
 def run(c: Context, image, command, name, publish, env, secret_env, label, cpus, memory,
-        restart_policy):
+        restart_policy, working_dir, stop_signal):
     """Create and start a standalone container (not replaced when it dies)."""
     if image.startswith("-"):
         refuse_option(image)
@@ -94,8 +97,10 @@ def run(c: Context, image, command, name, publish, env, secret_env, label, cpus,
     resources = {k: v for k, v in (("cpus", cpus), ("memory", memory)) if v is not None}
     if resources:
         body["resources"] = resources
-    if restart_policy:
-        body["restart_policy"] = restart_policy
+    for key, value in (("restart_policy", restart_policy), ("working_dir", working_dir),
+                       ("stop_signal", stop_signal)):
+        if value:
+            body[key] = value
     job = submit(c, "POST", "/api/containers", json=body)
     result = job.get("result") or {}
     show_job_result(c, job, f"{result.get('name')} running  {output.ports(result.get('ports'))}")

@@ -67,6 +67,8 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     restart_policy: str = "no"
     labels: dict = field(default_factory=dict)          # the user's own labels
+    working_dir: str | None = None
+    stop_signal: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerSpec":
@@ -81,7 +83,8 @@ class ContainerSpec:
             security=Security.from_dict(data.get("security")),
             mounts=tuple(Mount(**m) for m in data.get("mounts") or ()),
             restart_policy=data.get("restart_policy") or "no",
-            labels=dict(data.get("labels") or {}))
+            labels=dict(data.get("labels") or {}),
+            working_dir=data.get("working_dir"), stop_signal=data.get("stop_signal"))
 
     def as_dict(self) -> dict:
         out = asdict(self)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 import validation
 from web.context import settings
 from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap,
-                         ReplicaCount, Resources, Security, Strict)
+                         ReplicaCount, Resources, Security, StopSignal, Strict, WorkingDir)
 
 DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 
@@ -80,6 +80,8 @@ class Template(Strict):
     health_check: Optional[HealthCheck] = None
     labels: Optional[LabelMap] = None
     service: Optional[ServiceBlock] = None
+    working_dir: Optional[WorkingDir] = None
+    stop_signal: Optional[StopSignal] = None
 
 
 class DeploymentCreate(Template):
@@ -151,6 +153,8 @@ class DeploymentOut(BaseModel):
     update: dict[str, Any] = {}
     service: Optional[dict[str, Any]] = None
     labels: dict[str, str] = {}
+    working_dir: Optional[str] = None
+    stop_signal: Optional[str] = None
     status: DeploymentStatus
     instances: list[ContainerOut] = []
     created_at: datetime

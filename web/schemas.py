@@ -42,6 +42,10 @@ ReplicaCount = Annotated[int, AfterValidator(
     WithJsonSchema({"type": "integer", "minimum": 0,
                     "description": "0 .. the server's cap (HARBORMASTER_MAX_REPLICAS, "
                                    "1000 by default)"})]
+WorkingDir = Annotated[str, Field(max_length=255, pattern=r"^/[^\x00]*$",
+                                  description="absolute path the command runs in")]
+StopSignal = Annotated[str, Field(pattern=validation.SIGNAL_RE.pattern,
+                                  description="the signal a stop sends first (SIGTERM)")]
 LabelMap = Annotated[dict[str, str], AfterValidator(validation.check_labels), WithJsonSchema({
     "type": "object", "propertyNames": {"minLength": 1, "maxLength": 128},
     "additionalProperties": {"type": "string"},
@@ -178,6 +182,8 @@ class ContainerCreate(Strict):
     labels: LabelMap = Field(default_factory=dict)
     security: Security = Field(default_factory=Security)
     mounts: list[MountSpec] = Field(default_factory=list, max_length=32)
+    working_dir: Optional[WorkingDir] = None
+    stop_signal: Optional[StopSignal] = None
 
 
 class ContainerOut(BaseModel):

@@ -54,6 +54,7 @@ def create_args(spec: ContainerSpec, publish_host: str) -> dict:
     return dict(image=spec.image, command=list(command) if isinstance(command, tuple)
                 else command or None,
                 environment=spec.env or None, user=security.user,
+                working_dir=spec.working_dir, stop_signal=spec.stop_signal,
                 ports=[_exposed(port) for port in spec.ports] or None, host=host)
 
 
