@@ -1,9 +1,11 @@
 # The two commands: `make up` runs the platform in the foreground, `make test` runs the suite.
+# `make node` joins one more node (HARBORMASTER_NODE, DOCKER_HOST) to the installation `make up`
+# runs, in the foreground; `make node-down` stops that node's processes.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up down test unit venv
+.PHONY: up down node node-down test unit venv
 
 venv: $(VENV)/.installed
 
@@ -19,6 +21,12 @@ up: venv
 
 down: venv
 	$(BIN)/python -m ops down
+
+node: venv
+	$(BIN)/python -m ops node
+
+node-down: venv
+	$(BIN)/python -m ops node-down
 
 test: venv
 	$(BIN)/python -m pytest

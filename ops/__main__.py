@@ -1,11 +1,12 @@
-"""`python -m ops up|down|bootstrap`: what `make up` and `make down` run."""
+"""`python -m ops up|down|bootstrap|node|node-down`: what `make up`, `make down`, `make node`
+and `make node-down` run."""
 from __future__ import annotations
 
 import signal
 import sys
 
 import config
-from ops import bootstrap, supervise
+from ops import bootstrap, node, supervise
 
 def up() -> int:
     cfg = config.from_env()
@@ -36,17 +37,35 @@ def down() -> int:
     return 0
 
 
+def node_up() -> int:
+    node.start(config.process_environment())  # becomes the node's supervisord
+    return 0
+
+
+def node_down() -> int:
+    if node.stop(config.process_environment()):
+        print("stopped the node's worker and agent (its engine and workloads keep running)")
+    else:
+        print("this node's processes do not run here")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "up"
     if command == "up":
         return up()
     if command == "down":
         return down()
+    if command == "node":
+        return node_up()
+    if command == "node-down":
+        return node_down()
     if command == "bootstrap":
         cfg = config.from_env()
         print(bootstrap.bootstrap(cfg))
         return 0
-    print(f"usage: python -m ops up|down|bootstrap (not {command!r})", file=sys.stderr)
+    print(f"usage: python -m ops up|down|bootstrap|node|node-down (not {command!r})",
+          file=sys.stderr)
     return 2
 
 

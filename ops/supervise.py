@@ -70,8 +70,11 @@ def release(env: dict) -> None:
     subprocess.run(["/bin/sh", "-c", procfile()["release"]], cwd=ROOT, env=env, check=True)
 
 
-def start(data_dir: Path, env: dict, foreground: bool) -> subprocess.Popen | None:
-    conf = write_config(data_dir)
+def start(data_dir: Path, env: dict, foreground: bool,
+          names: tuple[str, ...] = LONG_RUNNING) -> subprocess.Popen | None:
+    """supervisord running the Procfile's ``names`` (all its long-running processes, or a
+    node's worker and agent), from a configuration written under ``data_dir``."""
+    conf = write_config(data_dir, {n: c for n, c in procfile().items() if n in names})
     # prometheus-client's multiprocess files are per run: stale ones would be summed in
     metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(metrics_dir, ignore_errors=True)
