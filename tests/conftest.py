@@ -14,11 +14,17 @@ from tests.support.platform import TestPlatform
 
 DISRUPTIVE_LAST = "disruptive"
 ENDED = ("succeeded", "failed", "cancelled")
+SESSION_STARTED = time.monotonic()  # the suite's wall time counts from here (conftest import)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "disruptive: kills processes or cuts Docker (runs last)")
     config.addinivalue_line("markers", "e2e: needs the running platform and Docker")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # printed after the session platform's teardown (both engines) has run
+    terminalreporter.write_line(f"suite wall time: {time.monotonic() - SESSION_STARTED:.1f} s")
 
 
 def pytest_collection_modifyitems(session, config, items):

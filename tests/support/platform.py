@@ -1,6 +1,7 @@
 """One Harbormaster per test session: its own data directory, Postgres, Redis, ports,
 cluster id and a test profile of short intervals; the real processes under supervisord,
-talking to the real Docker engine through a proxy the tests can cut.
+talking to the real Docker engine through a proxy the tests can cut; and a second node, n2,
+on a second engine of its own for the whole session (tests.support.node).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import docker
@@ -22,6 +24,7 @@ import requests
 from ops import bootstrap, images, supervise
 from tests.support import faults
 from tests.support.dockerproxy import DockerProxy
+from tests.support.node import SecondNode
 from tests.support.waiting import wait_until
 from workers import docker_ops
 
@@ -79,6 +82,7 @@ class TestPlatform:
         # short path: Postgres's socket path must stay under ~100 characters
         self.data = Path(tempfile.mkdtemp(prefix="hm-test-"))
         self.proxy = DockerProxy(str(self.data / "docker.sock"))
+        self.n2 = SecondNode(self.data)
         self.redis_port = free_port()
         self.web_port = free_port()
         self.extra_env = extra_env or {}
@@ -124,6 +128,7 @@ class TestPlatform:
         # kept from the start: teardown must find our containers even if the database is gone
         self._cluster = self.sql("SELECT cluster_id FROM installation")[0][0]
         self.start_processes()
+        self.n2.start(self.env, self.docker, self.sql)
 
     def start_processes(self) -> None:
         self.supervisord = supervise.start(self.data, self.env, foreground=False)
@@ -197,10 +202,14 @@ class TestPlatform:
         """Every step is tried even when one fails; what failed is raised at the end, with
         the faults the processes' logs show that no test declared."""
         errors, found = [], []
-        steps = [("stop the processes", self.stop_processes),
+        steps = [("stop n2's processes", self.n2.stop_processes),
+                 ("stop the processes", self.stop_processes),
                  ("check the logs", lambda: found.extend(self.fault_report())),
+                 ("start n2's engine if a test left it killed", self.n2.ensure_engine),
                  ("remove the containers", self.remove_containers),
+                 ("stop n2's engine", self.n2.engine.stop),
                  ("close the docker proxy", self.proxy.close),
+                 ("close n2's docker proxy", self.n2.proxy.close),
                  ("stop redis", lambda: bootstrap.stop_redis(self.data)),
                  ("stop postgres", lambda: bootstrap.stop_postgres(self.data))]
         for what, step in steps:
@@ -231,7 +240,19 @@ class TestPlatform:
     def fault_report(self, ledger: faults.Ledger | None = None) -> list[faults.Fault]:
         """The faults in the logs that ``ledger`` (by default the tests' own) leaves
         undeclared."""
-        return faults.check(ledger if ledger is not None else self.faults)
+        ledger = ledger if ledger is not None else self.faults
+        return faults.check(ledger) + self.node_exit_faults(ledger)
+
+    def node_exit_faults(self, ledger: faults.Ledger) -> list[faults.Fault]:
+        """n2's programs' exits (its supervisord's log) count against the same declarations."""
+        seen, found = Counter(program for program, _ in faults.exits(ledger.logs)), []
+        for program, line in faults.exits(self.n2.home / "logs"):
+            seen[program] += 1
+            if seen[program] > ledger.restarts[program]:
+                found.append(faults.Fault(
+                    program, f"nodes/{self.n2.name}/logs/supervisord.log",
+                    f"{line}  [exit {seen[program]}; declared: {ledger.restarts[program]}]"))
+        return found
 
     # --- helpers --------------------------------------------------------------
     @property
@@ -250,34 +271,44 @@ class TestPlatform:
     def redis(self) -> redis.Redis:
         return redis.Redis(port=self.redis_port)
 
+    @property
+    def engines(self) -> dict[str, docker.DockerClient]:
+        """node -> a client straight to its engine."""
+        return {"local": self.docker, self.n2.name: self.n2.engine.client}
+
     def containers(self, **labels) -> list:
-        """Our containers in Docker (the truth, not through the proxy). docker-py inspects
-        each listed container: one removed meanwhile is left out, not raised."""
+        """Our containers on both engines (the truth, not through the proxies), each with
+        ``.node`` naming its engine's node; an engine a test killed is left out, and so is a
+        container removed between docker-py's listing and its inspection."""
         filters = [f"harbormaster.cluster={self.cluster_id}"]
         filters += [f"{k}={v}" for k, v in labels.items()]
-        return self.docker.containers.list(all=True, filters={"label": filters},
-                                           ignore_removed=True)
+        found = []
+        for node, client in self.engines.items():
+            if node == self.n2.name and self.n2.engine_killed:
+                continue
+            for container in client.containers.list(all=True, filters={"label": filters},
+                                                     ignore_removed=True):
+                container.node = node
+                found.append(container)
+        return found
+
+    def n2_pid(self, program: str) -> int:
+        return self.n2.pid(program)  # n2 itself: self.n2.kill(), .kill_engine(), .revive()
 
     def remove_containers(self) -> None:
-        """Every container and the network of this installation; one failure does not stop
-        the others (raised at the end)."""
+        """Every container and the network of this installation on both engines; one
+        failure does not stop the others (raised at the end)."""
         if self._cluster is None:
             return  # never started: nothing of ours can exist
         label = {"label": f"harbormaster.cluster={self.cluster_id}"}
         errors = []
-        for entry in self.docker.api.containers(all=True, filters=label):
+        for node, client in self.engines.items():
+            if node == self.n2.name and not self.n2.engine.started:
+                continue  # it never answered: nothing of ours can be there
             try:
-                self.docker.api.remove_container(entry["Id"], force=True)
-            except docker.errors.NotFound:
-                pass  # removed meanwhile
-            except docker.errors.APIError as exc:
-                errors.append(exc)
-        # and the installation's network: Docker's address pools hold only ~30 of them
-        for network in self.docker.api.networks(filters=label):
-            try:
-                self.docker.api.remove_network(network["Id"])
-            except docker.errors.APIError as exc:
-                errors.append(exc)
+                errors += remove_labelled(client.api, label)
+            except docker.errors.DockerException as exc:
+                errors.append(f"{node}: {exc}")
         if errors:
             raise RuntimeError(f"could not remove: {errors}")
 
@@ -297,4 +328,24 @@ class TestPlatform:
             found["dockerd"] = dockerd
         elif Path("/var/log/docker.log").exists():
             found["dockerd"] = Path("/var/log/docker.log")
+        found[f"dockerd-{self.n2.name}"] = self.n2.engine.log
         return found
+
+
+def remove_labelled(api: docker.APIClient, label: dict) -> list:
+    """Remove one engine's containers and networks carrying ``label``; the failures."""
+    errors = []
+    for entry in api.containers(all=True, filters=label):
+        try:
+            api.remove_container(entry["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # removed meanwhile
+        except docker.errors.APIError as exc:
+            errors.append(exc)
+    # and the installation's network: Docker's address pools hold only ~30 of them
+    for network in api.networks(filters=label):
+        try:
+            api.remove_network(network["Id"])
+        except docker.errors.APIError as exc:
+            errors.append(exc)
+    return errors
