@@ -30,6 +30,19 @@ def _bool(env: dict, name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _labels(text: str) -> tuple:
+    """"zone=a,disk=ssd" -> (("disk", "ssd"), ("zone", "a"))."""
+    pairs = []
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not part.strip():
+            continue
+        if not sep or not key.strip():
+            raise ValueError(f"HARBORMASTER_NODE_LABELS: {part!r} is not key=value")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(sorted(pairs))
+
+
 def _networks(text: str) -> tuple:
     return tuple(ipaddress.ip_network(part.strip(), strict=False)
                  for part in text.split(",") if part.strip())
@@ -42,6 +55,8 @@ class Config:
     redis_url: str
     docker_host: str | None
     node_name: str
+    node_address: str            # where this node's published ports answer (discovery)
+    node_labels: tuple           # ((key, value), ...) reported by this node's agent
     cluster_id_override: str | None
 
     # web
@@ -55,6 +70,7 @@ class Config:
     # timings (seconds)
     heartbeat_interval: float
     heartbeat_stale_after: float
+    node_down_after: float       # a node silent (or without Docker) this long is down
     agent_full_sync_interval: float
     outbox_interval: float
     outbox_resend_after: float
@@ -74,7 +90,11 @@ class Config:
     allow_host_namespaces: bool
     allow_extra_capabilities: bool
 
-    # deployments
+    # deployments and placement
+    default_cpu_request: float   # what an instance without a CPU limit reserves (cores)
+    default_memory_request: int  # ... without a memory limit (bytes)
+    node_reserve_cpus: float     # kept free on every node for the host itself
+    node_reserve_memory: int
     max_replicas: int            # the server's cap on replicas (and on unset max bounds)
     reconcile_concurrency: int
     reconcile_interval: float
@@ -133,6 +153,8 @@ def from_env(env: dict | None = None) -> Config:
         redis_url=env.get("REDIS_URL", ""),
         docker_host=env.get("DOCKER_HOST") or None,
         node_name=env.get("HARBORMASTER_NODE", "local"),
+        node_address=env.get("HARBORMASTER_NODE_ADDRESS", "127.0.0.1"),
+        node_labels=_labels(env.get("HARBORMASTER_NODE_LABELS", "")),
         cluster_id_override=env.get("HARBORMASTER_CLUSTER_ID") or None,
         web_host=env.get("HARBORMASTER_WEB_HOST", "127.0.0.1"),
         web_port=_int(env, "HARBORMASTER_WEB_PORT", 8000),
@@ -142,6 +164,8 @@ def from_env(env: dict | None = None) -> Config:
         result_cap_bytes=_int(env, "HARBORMASTER_RESULT_CAP_BYTES", 64 * 1024),
         heartbeat_interval=_float(env, "HARBORMASTER_HEARTBEAT_INTERVAL", 2.0),
         heartbeat_stale_after=_float(env, "HARBORMASTER_HEARTBEAT_STALE_AFTER", 6.0),
+        # Swarm's 5 s heartbeat x 3
+        node_down_after=_float(env, "HARBORMASTER_NODE_DOWN_AFTER", 15.0),
         agent_full_sync_interval=_float(env, "HARBORMASTER_AGENT_SYNC_INTERVAL", 30.0),
         outbox_interval=_float(env, "HARBORMASTER_OUTBOX_INTERVAL", 2.0),
         outbox_resend_after=_float(env, "HARBORMASTER_OUTBOX_RESEND_AFTER", 5.0),
@@ -156,6 +180,10 @@ def from_env(env: dict | None = None) -> Config:
         allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),
         allow_host_namespaces=_bool(env, "HARBORMASTER_ALLOW_HOST_NAMESPACES", False),
         allow_extra_capabilities=_bool(env, "HARBORMASTER_ALLOW_EXTRA_CAPABILITIES", False),
+        default_cpu_request=_float(env, "HARBORMASTER_DEFAULT_CPU_REQUEST", 0.1),
+        default_memory_request=_int(env, "HARBORMASTER_DEFAULT_MEMORY_REQUEST", 64 << 20),
+        node_reserve_cpus=_float(env, "HARBORMASTER_NODE_RESERVE_CPUS", 0.0),
+        node_reserve_memory=_int(env, "HARBORMASTER_NODE_RESERVE_MEMORY", 256 << 20),
         max_replicas=_int(env, "HARBORMASTER_MAX_REPLICAS", 1000),
         reconcile_concurrency=_int(env, "HARBORMASTER_RECONCILE_CONCURRENCY", 8),
         reconcile_interval=_float(env, "HARBORMASTER_RECONCILE_INTERVAL", 10.0),

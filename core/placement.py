@@ -165,8 +165,9 @@ def global_nodes(ask: Ask, nodes: list[NodeState], *,
     """The nodes a "global" deployment runs one instance on, sorted, and who is left out.
 
     `running` names the nodes that already run its instance: their reservation and ports
-    are its own, so there only readiness, availability and constraints are checked (as a
-    Swarm global service keeps a task on a node that still qualifies).
+    are its own, so there only readiness, availability and constraints are checked, and a
+    paused node keeps it (as a Swarm global service keeps a task on a node that still
+    qualifies; a drained one does not).
     """
     if not nodes:
         return [], "no nodes"
@@ -205,7 +206,8 @@ def _causes(ask: Ask, node: NodeState, held: int, hopeless: set, own: bool) -> l
     """
     if not node.ready:
         return [(_NOT_READY, 0, f"not ready: {_NODES}")]
-    if node.availability != "active":
+    # pause stops new work only: what already runs there (a global instance) stays
+    if node.availability != "active" and not (own and node.availability == "pause"):
         word = _UNAVAILABLE.get(node.availability, f"availability {node.availability}")
         return [(_AVAILABILITY, 0, f"{word}: {_NODES}")]
     causes = []
@@ -269,3 +271,48 @@ def _render(groups: dict) -> str:
         template = key[2]
         lines.append(template.replace(_NODES, ", ".join(sorted(groups[key]))))
     return "; ".join(lines)
+
+
+def node_is_ready(status: str, heartbeat_age: float, docker_ok: bool,
+                  stale_after: float) -> bool:
+    """Fresh heartbeat, Docker usable, not declared down (nor returning from it)."""
+    return status == "ready" and heartbeat_age <= stale_after and docker_ok
+
+
+def node_state(row: dict, used: dict, ready: bool, reserve_cpus: float,
+               reserve_memory: int) -> NodeState:
+    """A node as placement sees it, from its record (reported figures, operator overrides,
+    labels) and what is placed on it (instances, reservations, fixed ports)."""
+    cpus = row["cpus_override"] if row["cpus_override"] is not None else (row["cpus"] or 0)
+    memory = row["memory_override"] if row["memory_override"] is not None \
+        else (row["memory_bytes"] or 0)
+    return NodeState(
+        name=row["name"], ready=ready, availability=row["availability"],
+        labels=dict(row["all_labels"] or {}),
+        cpus=max(0.0, float(cpus) - reserve_cpus), memory=max(0, int(memory) - reserve_memory),
+        reserved_cpus=float(used.get("cpus") or 0.0), reserved_memory=int(used.get("memory") or 0),
+        used_ports=frozenset(used.get("ports") or ()), instances=int(used.get("instances") or 0))
+
+
+def fixed_ports(ports: dict) -> frozenset:
+    """The fixed host ports a port map binds, as "8080/tcp" ("80/tcp": 8080)."""
+    return frozenset(f"{host}/{(spec.split('/') + ['tcp'])[1]}"
+                     for spec, host in (ports or {}).items() if host)
+
+
+def rebalance_moves(assignment: dict, eligible: list[str]) -> list[int]:
+    """Slots to place again so that a deployment spreads evenly over ``eligible`` nodes:
+    from each node holding more than its share, its highest slots beyond the share."""
+    if not eligible or not assignment:
+        return []
+    share, extra = divmod(len(assignment), len(eligible))
+    by_node: dict[str, list[int]] = {}
+    for slot, node in sorted(assignment.items()):
+        by_node.setdefault(node, []).append(slot)
+    counts = sorted(((len(s), n) for n, s in by_node.items() if n in eligible), reverse=True)
+    allowed = {n: share + (1 if i < extra else 0) for i, (_, n) in enumerate(counts)}
+    moves = []
+    for node, held in by_node.items():
+        limit = allowed.get(node, 0) if node in eligible else 0
+        moves += held[limit:]
+    return sorted(moves)

@@ -12,6 +12,10 @@ other roles (``warm``, ``kept``, ``stale``) are never counted here. Rules:
 - an instance of an older generation is replaced by a rolling update: start-first (a new
   instance beside the old one, at most ``max_surge`` at a time, the old one removed once
   the new one is ready) or stop-first (at most ``max_unavailable`` slots down at a time);
+- each slot has a node (placement, decided by the runner: ``assignment``); an instance on
+  another node moves there start-first, as a rolling update does; a slot placed nowhere yet
+  (``pending``) waits, saying why; an instance still being created (``creating``: reserved,
+  its node's executor at work) holds its slot;
 - a new-generation instance that dies, turns unhealthy, or is not ready by the progress
   deadline fails the rollout (the runner rolls back or pauses).
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LIVE = {"running", "created", "starting", "paused"}
+LIVE = {"creating", "running", "created", "starting", "paused"}
 DEAD = {"stopped", "error"}
 ROLES = ("active", "warm", "kept", "stale")
 
@@ -35,6 +39,8 @@ class Instance:
     exit_code: int | None = None
     draining: bool = False
     role: str = "active"
+    node: str | None = None
+    resources: dict = field(default_factory=dict)   # the limits it runs with
 
 
 @dataclass(frozen=True)
@@ -55,17 +61,22 @@ class Desired:
     deleting: bool = False
     paused: bool = False
     rolling_back: bool = False
+    assignment: dict = field(default_factory=dict)   # slot -> node it is placed on
+    pending: dict = field(default_factory=dict)      # slot -> why it is placed nowhere
+    slots: tuple | None = None   # the wanted slots when not the lowest ones (global mode)
+    resources: dict = field(default_factory=dict)    # limits applied live, never a rollout
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str               # create, start, remove, stop, record_failure, rollout_failed, wait
+    kind: str   # create, start, update, remove, stop, record_failure, rollout_failed, wait
     reason: str
     slot: int | None = None
     name: str | None = None
     generation: int | None = None
     graceful: bool = True
     until: float | None = None
+    node: str | None = None     # where a create goes; where the instance acted on is
 
 
 @dataclass
@@ -130,10 +141,10 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
                if i.role == "active" and i.state not in ("removing", "removed")]
     if d.deleting:
         doomed = [i for i in observed if i.state not in ("removing", "removed")]
-        return Plan([Action("remove", "deployment deleted", i.slot, i.name,
-                            graceful=i.state in LIVE) for i in doomed],
+        return Plan([act("remove", "deployment deleted", i, graceful=i.state in LIVE)
+                     for i in doomed],
                     "progressing", "deleting", counts_of(d, [], current, now))
-    slots = desired_slots(d.replicas, d.retired)
+    slots = list(d.slots) if d.slots is not None else desired_slots(d.replicas, d.retired)
     by_slot: dict[int, list[Instance]] = {}
     for inst in current:
         by_slot.setdefault(inst.slot, []).append(inst)
@@ -151,7 +162,7 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
         surging = sum(1 for _, p in per_slot if p.surging)
         actions += rolling_update(d, slots, by_slot, needs_update, surging, now)
     counts = counts_of(d, slots, current, now)
-    state, reason = verdict(d, actions, counts, len(slots),
+    state, reason = verdict(d, actions, counts, slots,
                             [slot for slot, p in per_slot if p.crashloop])
     return Plan(actions, state, reason, counts)
 
@@ -165,15 +176,38 @@ def unwanted(d: Desired, by_slot: dict, wanted: set) -> list[Action]:
         for inst in insts:
             if slot in d.retired:
                 if inst.state in LIVE:
-                    actions.append(Action("stop", f"slot {slot} retired", slot, inst.name))
+                    actions.append(act("stop", f"slot {slot} retired", inst))
             else:
-                actions.append(Action("remove", f"scaled down to {d.replicas}", slot, inst.name,
-                                      graceful=inst.state in LIVE))
+                actions.append(act("remove", f"scaled down to {d.replicas}", inst,
+                                   graceful=inst.state in LIVE))
     return actions
 
 
+def act(kind: str, reason: str, inst: Instance, graceful: bool = True) -> Action:
+    """An action on an instance, addressed to the node it is on."""
+    return Action(kind, reason, inst.slot, inst.name, graceful=graceful, node=inst.node)
+
+
+def create(d: Desired, slot: int, reason: str) -> Action:
+    """A new instance of the current generation, on the node the slot is placed on."""
+    return Action("create", reason, slot, generation=d.generation,
+                  node=d.assignment.get(slot))
+
+
+def resources_differ(d: Desired, inst: Instance) -> bool:
+    """A limit the deployment sets that the instance does not run with (limits apply live,
+    without a rollout)."""
+    return any(inst.resources.get(k) != v for k, v in d.resources.items() if v is not None)
+
+
+def misplaced(d: Desired, inst: Instance) -> bool:
+    """On another node than its slot's (a drain, a rebalance, a constraint change)."""
+    target = d.assignment.get(inst.slot)
+    return target is not None and inst.node != target
+
+
 def rollout_failed(reason: str, inst: Instance) -> Action:
-    return Action("rollout_failed", reason, inst.slot, inst.name)
+    return act("rollout_failed", reason, inst)
 
 
 def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotPlan:
@@ -193,13 +227,14 @@ def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotP
                                         inst)
             return out
         why = f"{inst.name} {what}"
-        out.actions.append(Action("remove", why, slot, inst.name, graceful=False))
-        out.actions.append(Action("record_failure", why, slot, inst.name))
+        out.actions.append(act("remove", why, inst, graceful=False))
+        out.actions.append(act("record_failure", why, inst))
     new, old = one_of_each(d, slot, live, now, out)
     for inst in new:
         if inst.state == "created":
-            out.actions.append(Action("start", f"{inst.name} was created but not started",
-                                      slot, inst.name))
+            out.actions.append(act("start", f"{inst.name} was created but not started", inst))
+        elif inst.state in ("running", "paused") and resources_differ(d, inst):
+            out.actions.append(act("update", f"{inst.name}: resources applied live", inst))
     if not new and not old:
         if not dead:  # a failure is recorded first; the next pass refills or waits
             fill(d, slot, now, out)
@@ -220,22 +255,26 @@ def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotP
 
 def one_of_each(d: Desired, slot: int, live: list[Instance], now: float,
                 out: SlotPlan) -> tuple[list, list]:
-    """At most one instance of the current generation and one older one per slot."""
-    new = [i for i in live if i.generation == d.generation]
-    old = [i for i in live if i.generation != d.generation]
+    """At most one instance of the current generation (on the slot's node) and one older
+    (or misplaced) one per slot."""
+    new = [i for i in live if i.generation == d.generation and not misplaced(d, i)]
+    old = [i for i in live if i not in new]
     for extra in new[1:]:
-        out.actions.append(Action("remove", "duplicate instance in slot", slot, extra.name))
+        out.actions.append(act("remove", "duplicate instance in slot", extra))
     # two older generations in one slot (a rollout interrupted by another): keep the best
     # one until it is replaced, the others go now
     old.sort(key=lambda i: (is_ready(i, d, now), i.generation), reverse=True)
     for extra in old[1:]:
-        out.actions.append(Action("remove", "an older instance already has a successor", slot,
-                                  extra.name))
+        out.actions.append(act("remove", "an older instance already has a successor", extra))
     return new[:1], old[:1]
 
 
 def fill(d: Desired, slot: int, now: float, out: SlotPlan) -> None:
-    """An empty slot: create, unless its backoff says wait."""
+    """An empty slot: create, unless its backoff says wait or it is placed nowhere yet."""
+    if slot in d.pending:
+        out.actions.append(Action("wait", f"slot {slot} pending: {d.pending[slot]}", slot,
+                                  until=now + 5.0))
+        return
     until = d.backoff_until.get(slot)
     if until is not None and until > now:
         failures = d.failures.get(slot, 0)
@@ -245,7 +284,7 @@ def fill(d: Desired, slot: int, now: float, out: SlotPlan) -> None:
                                   slot, until=until))
         return
     reason = "replacing a failed instance" if slot in d.backoff_until else "slot empty"
-    out.actions.append(Action("create", reason, slot, generation=d.generation))
+    out.actions.append(create(d, slot, reason))
 
 
 def surge(d: Desired, slot: int, new: Instance, old: list[Instance], now: float,
@@ -255,7 +294,7 @@ def surge(d: Desired, slot: int, new: Instance, old: list[Instance], now: float,
         # the old one still exists until this pass removes it: it keeps counting against
         # max_surge, so the next surge instance waits for the next pass
         for inst in old:
-            out.actions.append(Action("remove", f"replaced by {new.name}", slot, inst.name))
+            out.actions.append(act("remove", f"replaced by {new.name}", inst))
     elif past_deadline(d, now):
         out.failed = rollout_failed(f"{new.name} not ready within the progress deadline "
                                     f"({d.progress_deadline:.0f}s)", new)
@@ -270,10 +309,16 @@ def rolling_update(d: Desired, slots, by_slot, candidates: list[int], surging: i
     max_surge, max_unavailable = d.max_surge, d.max_unavailable
     if max_surge <= 0 and max_unavailable <= 0:
         max_surge = 1  # neither would never progress
+    candidates = [s for s in candidates if s not in d.pending]
+    moves = [s for s in candidates
+             if all(i.generation == d.generation for i in by_slot.get(s, []))]
     reason = f"rolling update to generation {d.generation}"
-    if d.order == "start-first" and max_surge > 0:
-        for slot in candidates[:max(0, max_surge - surging)]:
-            actions.append(Action("create", reason, slot, generation=d.generation))
+    if (d.order == "start-first" and max_surge > 0) or moves == candidates:
+        # moving to another node is always start-first: nothing is down meanwhile
+        budget = max(0, max(max_surge, 1) - surging)
+        for slot in candidates[:budget]:
+            actions.append(create(d, slot, f"moving to {d.assignment.get(slot)}"
+                                  if slot in moves else reason))
         return actions
     ready_slots = sum(1 for s in slots
                       if any(is_ready(i, d, now) for i in by_slot.get(s, [])))
@@ -281,18 +326,22 @@ def rolling_update(d: Desired, slots, by_slot, candidates: list[int], surging: i
     for slot in candidates[:max(0, budget)]:
         for inst in by_slot.get(slot, []):
             if inst.state in LIVE:
-                actions.append(Action("remove", f"{reason} (stop-first)", slot, inst.name))
-        actions.append(Action("create", reason, slot, generation=d.generation))
+                actions.append(act("remove", f"{reason} (stop-first)", inst))
+        actions.append(create(d, slot, reason))
     return actions
 
 
-def verdict(d: Desired, actions: list, counts: dict, wanted: int,
+def verdict(d: Desired, actions: list, counts: dict, wanted_slots: list[int],
             crashloop: list[int]) -> tuple[str, str]:
     """The deployment's state and why."""
+    wanted = len(wanted_slots)
     if d.paused:
         return "paused", "rollout paused"
     if crashloop:
         return "crashloop", f"slots {crashloop} keep failing; restarting with backoff"
+    pending = sorted(s for s in d.pending if s in wanted_slots)
+    if pending and counts["updated"] < wanted:
+        return "pending", f"slots {pending} placed nowhere: {d.pending[pending[0]]}"
     if d.rolling_back and (actions or counts["updated"] < wanted):
         return "rolling-back", f"rolling back to generation {d.generation}"
     if not actions and counts["updated"] == wanted:

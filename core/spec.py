@@ -102,12 +102,14 @@ SPEC_FIELDS = tuple(f.name for f in fields(ContainerSpec))
 #: (resources apply live; Docker never restarts an instance), plus the platform's own
 #: health check and service block. A change to any of them rolls out a new generation.
 TEMPLATE_FIELDS = tuple(f for f in SPEC_FIELDS if f not in ("resources", "restart_policy")) \
-    + ("health_check", "service")
+    + ("health_check", "service", "placement", "mode")
 
 
 def defaults() -> dict:
     """What an unset field of a template or spec means."""
-    return {**ContainerSpec(image="").as_dict(), "health_check": None, "service": None}
+    return {**ContainerSpec(image="").as_dict(), "health_check": None, "service": None,
+            "placement": {"constraints": [], "strategy": "spread", "max_per_node": None},
+            "mode": "replicated"}
 
 
 def of_template(template: dict, resources: dict | None) -> ContainerSpec:

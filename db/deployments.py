@@ -6,22 +6,22 @@ from psycopg.types.json import Jsonb
 
 from db import pool
 
-COLUMNS = ("name, node, generation, stable_generation, template, resources, replicas,"
+COLUMNS = ("name, generation, stable_generation, template, resources, replicas,"
            " min_replicas, max_replicas, desired_version, retired_slots, restart,"
            " update_strategy, paused, rolling_back, rollout_started_at, state, state_reason,"
            " counts, deleting, created_by, created_at, updated_at,"
            " extract(epoch FROM rollout_started_at) AS rollout_started_epoch")
 
 
-def create(name: str, node: str, template: dict, resources: dict, replicas: int,
+def create(name: str, template: dict, resources: dict, replicas: int,
            min_replicas: int, max_replicas: int, restart: dict, update_strategy: dict,
            who: str | None, conn) -> dict | None:
     row = conn.execute(
-        "INSERT INTO deployments (name, node, template, resources, replicas, min_replicas,"
+        "INSERT INTO deployments (name, template, resources, replicas, min_replicas,"
         " max_replicas, restart, update_strategy, created_by, dirty)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
         f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
-        (name, node, Jsonb(template), Jsonb(resources), replicas, min_replicas, max_replicas,
+        (name, Jsonb(template), Jsonb(resources), replicas, min_replicas, max_replicas,
          Jsonb(restart), Jsonb(update_strategy), who)).fetchone()
     if row is not None:
         conn.execute("INSERT INTO deployment_revisions (deployment, generation, template, cause,"
@@ -43,10 +43,7 @@ def find(after: str | None = None, limit: int = 100) -> list[dict]:
     return pool.fetchall(f"SELECT {COLUMNS} FROM deployments ORDER BY name LIMIT %s", (limit,))
 
 
-def names(node: str | None = None) -> list[str]:
-    if node:
-        return [r["name"] for r in pool.fetchall(
-            "SELECT name FROM deployments WHERE node = %s", (node,))]
+def names() -> list[str]:
     return [r["name"] for r in pool.fetchall("SELECT name FROM deployments")]
 
 
@@ -155,7 +152,25 @@ def take_dirty(name: str) -> bool:
                          " RETURNING name", (name,)) is not None
 
 
-def with_health_checks(node: str) -> list[dict]:
-    return pool.fetchall("SELECT name, template FROM deployments WHERE node = %s AND"
-                         " template ? 'health_check' AND template->'health_check' <> 'null'"
-                         " AND NOT deleting", (node,))
+def probe_targets(node: str) -> list[dict]:
+    """The running replicas on ``node`` of deployments with a health check, with the
+    check: what that node's agent probes."""
+    return pool.fetchall(
+        "SELECT c.name, c.docker_id, c.ports, c.started_at, c.health, c.deployment,"
+        " d.template->'health_check' AS health_check FROM containers c"
+        " JOIN deployments d ON d.name = c.deployment"
+        " WHERE c.node = %s AND c.state = 'running' AND c.role = 'active' AND NOT c.draining"
+        " AND c.docker_id IS NOT NULL AND d.template ? 'health_check'"
+        " AND d.template->'health_check' <> 'null' AND NOT d.deleting", (node,))
+
+
+def with_slots_or_instances_on(node: str) -> list[str]:
+    return [r["deployment"] for r in pool.fetchall(
+        "SELECT deployment FROM slots WHERE node = %s UNION SELECT deployment FROM containers"
+        " WHERE node = %s AND deployment IS NOT NULL AND state <> 'removed'", (node, node))]
+
+
+def set_global_replicas(name: str, replicas: int) -> None:
+    """A global deployment runs one instance per eligible node: its count follows them."""
+    pool.execute("UPDATE deployments SET replicas = %s, updated_at = now() WHERE name = %s",
+                 (replicas, name))

@@ -142,3 +142,10 @@ def fail_abandoned(running_for: float, max_sends: int) -> list[dict]:
 def delete_ended_before(seconds: float) -> int:
     return pool.execute("DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled')"
                         " AND finished_at < now() - make_interval(secs => %s)", (seconds,))
+
+
+def fail_queued_on(queue: str, error: str) -> list[dict]:
+    """Jobs still queued for a queue whose consumer is gone (a node declared down)."""
+    return pool.fetchall("UPDATE jobs SET status = 'failed', error = %s, finished_at = now(),"
+                         " updated_at = now() WHERE queue = %s AND status = 'queued'"
+                         " RETURNING id", (error, queue))

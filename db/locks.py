@@ -39,6 +39,17 @@ def still_held(session: psycopg.Connection) -> bool:
         return False
 
 
+def agent_session(node: str) -> psycopg.Connection | None:
+    """One live agent per node name: the claim, held on a connection of its own for the
+    agent's life (None: another agent holds it)."""
+    conn = pool.direct_connect(autocommit=True, application_name=f"harbormaster-agent:{node}")
+    if conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS got",
+                    (f"agent:{node}",)).fetchone()["got"]:
+        return conn
+    conn.close()
+    return None
+
+
 def leader_held() -> bool:
     """Whether some scheduler holds the leader lock now."""
     row = pool.fetchone("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"

@@ -12,7 +12,7 @@ from db import locks, pool
 
 COLUMNS = ("id, service, version, address, port, internal, status, health, instance,"
            " deployment, source, metadata, depends_on, check_spec, last_heartbeat, created_at,"
-           " updated_at")
+           " updated_at, probe_node")
 
 
 def sync_deployment(name: str) -> None:
@@ -29,14 +29,18 @@ def sync_deployment(name: str) -> None:
         desired = {}
         if service and not dep["deleting"]:
             has_check = bool(dep["template"].get("health_check"))
+            # the replicas that run and are ready, on nodes that are (a node declared down
+            # takes its endpoints out of discovery at once)
             for row in conn.execute(
-                    "SELECT name, ports, health FROM containers WHERE deployment = %s AND"
-                    " state = 'running' AND role = 'active' AND NOT draining", (name,)):
+                    "SELECT c.name, c.ports, c.health, n.address FROM containers c"
+                    " JOIN nodes n ON n.name = c.node AND n.status = 'ready'"
+                    " WHERE c.deployment = %s AND c.state = 'running' AND c.role = 'active'"
+                    " AND NOT c.draining", (name,)):
                 if has_check and row["health"] != "healthy":
                     continue
                 host_port = (row["ports"] or {}).get(f"{service['port']}/tcp")
                 desired[row["name"]] = {
-                    "address": "127.0.0.1" if host_port else service["name"],
+                    "address": row["address"] if host_port else service["name"],
                     "port": int(host_port or service["port"]),
                     "internal": f"{service['name']}:{service['port']}",
                     "version": service.get("version", "1.0.0"),
@@ -60,19 +64,20 @@ def sync_deployment(name: str) -> None:
 
 def register(endpoint_id: str, service: str, version: str, address: str, port: int,
              metadata: dict, depends_on: list, check: dict | None, source: str,
-             status: str = "UP") -> dict:
+             status: str = "UP", probe_node: str | None = None) -> dict:
     """Create or replace an external (or legacy) endpoint."""
     return pool.fetchone(
         "INSERT INTO endpoints (id, service, version, address, port, status, health, source,"
-        " metadata, depends_on, check_spec, last_heartbeat)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 'passing', %s, %s, %s, %s, now())"
+        " metadata, depends_on, check_spec, last_heartbeat, probe_node)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'passing', %s, %s, %s, %s, now(), %s)"
         " ON CONFLICT (id) DO UPDATE SET service = EXCLUDED.service, version = EXCLUDED.version,"
         " address = EXCLUDED.address, port = EXCLUDED.port, status = EXCLUDED.status,"
         " metadata = EXCLUDED.metadata, depends_on = EXCLUDED.depends_on,"
         " check_spec = EXCLUDED.check_spec, last_heartbeat = now(), down_since = NULL,"
+        " probe_node = EXCLUDED.probe_node,"
         f" updated_at = now() WHERE endpoints.source <> 'deployment' RETURNING {COLUMNS}",
         (endpoint_id, service, version, address, port, status, source, Jsonb(metadata),
-         depends_on, Jsonb(check) if check else None))
+         depends_on, Jsonb(check) if check else None, probe_node))
 
 
 def get(endpoint_id: str) -> dict | None:
@@ -119,9 +124,13 @@ def expire_ttl() -> tuple[list[str], list[str]]:
     return [r["id"] for r in down], [r["id"] for r in removed]
 
 
-def probed_externals() -> list[dict]:
+def probed_externals(node: str, leading: bool) -> list[dict]:
+    """The external endpoints ``node`` probes: those naming it, and those naming no node
+    when it runs the scheduler's leader (each is probed once per installation)."""
     return pool.fetchall(f"SELECT {COLUMNS} FROM endpoints WHERE source = 'external' AND"
-                         " check_spec->>'type' IN ('http', 'tcp')")
+                         " check_spec->>'type' IN ('http', 'tcp')"
+                         " AND (probe_node = %s OR (probe_node IS NULL AND %s))",
+                         (node, leading))
 
 
 def find(name: str | None = None, version: str | None = None, healthy: bool | None = None,

@@ -38,3 +38,28 @@ def record_failure(deployment: str, slot: int, count: int, delay: float) -> floa
         " last_failure_at = now(), next_start_at = EXCLUDED.next_start_at"
         " RETURNING extract(epoch FROM next_start_at) AS next_start",
         (deployment, slot, count, delay))["next_start"]
+
+
+def assignments(deployment: str) -> dict[int, dict]:
+    """slot -> {node, placed_reason, pending_reason} for the deployment's slots."""
+    rows = pool.fetchall("SELECT slot, node, placed_reason, pending_reason FROM slots"
+                         " WHERE deployment = %s", (deployment,))
+    return {r["slot"]: r for r in rows}
+
+
+def assign(deployment: str, slot: int, node: str | None, placed: str | None,
+           pending: str | None) -> None:
+    """Where a slot is placed (None: nowhere yet, and why)."""
+    pool.execute(
+        "INSERT INTO slots (deployment, slot, node, placed_reason, pending_reason)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (deployment, slot) DO UPDATE SET"
+        " node = EXCLUDED.node, placed_reason = EXCLUDED.placed_reason,"
+        " pending_reason = EXCLUDED.pending_reason",
+        (deployment, slot, node, placed, pending))
+
+
+def unassign_node(node: str) -> list[dict]:
+    """Slots placed on a node that went down or drains: placed nowhere now (the runner
+    places them again). Returns (deployment, slot) of each."""
+    return pool.fetchall("UPDATE slots SET node = NULL, placed_reason = NULL WHERE node = %s"
+                         " RETURNING deployment, slot", (node,))

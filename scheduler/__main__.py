@@ -17,7 +17,7 @@ import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import config
-from db import deployments, jobs, locks, nodes, pool
+from db import deployments, installation, jobs, locks, nodes, pool
 from workers import messages
 
 log = logging.getLogger("harbormaster.scheduler")
@@ -47,27 +47,34 @@ def sweep_jobs(cfg: config.Config) -> None:
 
 def reconcile_all(cfg: config.Config) -> None:
     """The backstop for lost messages and missed events: look at every deployment."""
-    for name in deployments.names(cfg.node_name):
-        messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(cfg.node_name), (name,))
+    for name in deployments.names():
+        messages.send(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE, (name,))
+
+
+def fresh_nodes(cfg: config.Config) -> list[str]:
+    """Nodes whose agent beats: each gets its own per-node work on its own queue."""
+    return [n["name"] for n in nodes.all_nodes()
+            if n["age"] < cfg.heartbeat_stale_after and n["status"] != "down"]
 
 
 def cleanup(cfg: config.Config) -> None:
-    messages.send(messages.CLEANUP, messages.node_queue(cfg.node_name))
+    for node in fresh_nodes(cfg):
+        messages.send(messages.CLEANUP, messages.node_queue(node))
 
 
 def sample(cfg: config.Config) -> None:
     """One sweep per node with a fresh heartbeat."""
-    for node in nodes.all_nodes():
-        if node["age"] < cfg.heartbeat_stale_after:
-            messages.send(messages.SAMPLE_NODE, messages.node_queue(node["name"]),
-                          (node["name"],))
+    for node in fresh_nodes(cfg):
+        messages.send(messages.SAMPLE_NODE, messages.node_queue(node), (node,))
 
 
 def measure_disk(cfg: config.Config) -> None:
-    for node in nodes.all_nodes():
-        if node["age"] < cfg.heartbeat_stale_after:
-            messages.send(messages.MEASURE_DISK, messages.node_queue(node["name"]),
-                          (node["name"],))
+    for node in fresh_nodes(cfg):
+        messages.send(messages.MEASURE_DISK, messages.node_queue(node), (node,))
+
+
+def check_nodes(cfg: config.Config) -> None:
+    messages.send(messages.CHECK_NODES, messages.DEFAULT_QUEUE)
 
 
 def autoscale(cfg: config.Config) -> None:
@@ -83,6 +90,7 @@ def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
             while True:
                 if locks.try_lead(session):
                     log.info("scheduler %d is the leader", os.getpid())
+                    installation.set_leader_node(cfg.node_name)
                     return session
                 if not announced:
                     log.info("scheduler %d is a standby", os.getpid())
@@ -124,6 +132,8 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
                       id="measure_disk")
     scheduler.add_job(guarded(autoscale), "interval", seconds=cfg.autoscale_interval,
                       id="autoscale")
+    scheduler.add_job(guarded(check_nodes), "interval", seconds=cfg.heartbeat_interval,
+                      id="check_nodes")
     scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
     return scheduler
 

@@ -128,12 +128,3 @@ def check_replica_count(value: int, cap: int) -> int:
         raise ValueError(f"{value} is above the server's cap of {cap} replicas "
                          "(HARBORMASTER_MAX_REPLICAS)")
     return value
-
-
-def fixed_ports_problem(ports: dict | None, replicas: int) -> str | None:
-    """A fixed host port binds once per engine: more than one replica of it cannot run."""
-    fixed = sorted(f"{host} ({spec})" for spec, host in (ports or {}).items() if host)
-    if fixed and replicas > 1:
-        return (f"host port {', '.join(fixed)} is fixed: one engine binds it once, so "
-                f"{replicas} replicas cannot run; publish it as null (any free port) to scale")
-    return None

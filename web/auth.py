@@ -19,7 +19,8 @@ from web.errors import ApiError
 from web.context import settings
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
-ADMIN_BLUEPRINTS = {"tokens", "audit", "nodes"}
+ADMIN_BLUEPRINTS = {"tokens", "audit"}          # every method
+ADMIN_CHANGES = {"nodes"}                        # viewers read, admins change
 PUBLIC_PATHS = {"/health", "/api/openapi.json", "/favicon.ico"}
 PUBLIC_PREFIXES = ("/static/", "/ui/")
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -56,9 +57,10 @@ def is_legacy_route() -> bool:
 
 def required_role() -> str:
     blueprint = request.blueprint or ""
-    if blueprint in ADMIN_BLUEPRINTS:
+    reading = request.method in READ_METHODS
+    if blueprint in ADMIN_BLUEPRINTS or (blueprint in ADMIN_CHANGES and not reading):
         return "admin"
-    return "viewer" if request.method in READ_METHODS else "operator"
+    return "viewer" if reading else "operator"
 
 
 def bearer() -> str | None:

@@ -6,6 +6,7 @@ import uuid
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 
+from core import placement
 from core.spec import SPEC_FIELDS, ContainerSpec
 from db import containers, secrets
 from web.context import settings
@@ -33,14 +34,33 @@ def container_job(kind: str, actor: str, row: dict, args: dict | None = None,
     return dispatch.accepted(job, wait)
 
 
+def choose_node(body: ContainerCreate) -> str:
+    """The node a standalone container runs on: the one named, or placement's choice (the
+    ready, active node with fewest containers that has room and its fixed ports free)."""
+    if body.node is not None:
+        dispatch.require_docker(body.node)
+        return body.node
+    dispatch.require_a_ready_node()
+    cfg = settings()
+    resources = body.resources.normalised()
+    ask = placement.Ask(deployment="", cpus=float(resources.get("cpus")
+                                                    or cfg.default_cpu_request),
+                        memory=int(resources.get("memory") or cfg.default_memory_request),
+                        ports=placement.fixed_ports(body.ports), constraints=(),
+                        max_per_node=None)
+    decision = placement.place(ask, list(views.fleet_states().values()), {})
+    if decision.node is None:
+        raise ApiError(409, f"no node can run it: {decision.reason}")
+    return decision.node
+
+
 @bp.post("", responses=JOB)
 def create_container(body: ContainerCreate, query: WaitQuery):
     """Create and start a container (a job). Secret env entries are stored apart."""
     found = policy.widening_options(body.security, body.mounts)
     auth.require_admin_for(found)
     policy.check_allowed_by_server(found)
-    node = settings().node_name
-    dispatch.require_docker(node)
+    node = choose_node(body)
     name = body.name or f"c-{uuid.uuid4().hex[:10]}"
     spec = ContainerSpec.from_dict(policy.fields_set(body, SPEC_FIELDS)).as_dict()
 

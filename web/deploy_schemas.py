@@ -5,9 +5,10 @@ import re
 from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 import validation
+from core import placement
 from web.context import settings
 from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap,
                          ReplicaCount, Resources, Security, StopSignal, Strict, WorkingDir)
@@ -68,6 +69,19 @@ class ServiceBlock(Strict):
     depends_on: list[str] = Field(default_factory=list, max_length=64)
 
 
+class Placement(Strict):
+    constraints: list[str] = Field(default_factory=list, max_length=32,
+                                   description="Swarm's grammar: node.name==n2, "
+                                               "node.labels.zone!=b")
+    strategy: Literal["spread", "binpack"] = "spread"
+    max_per_node: Optional[int] = Field(None, ge=1, le=1000)
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, values):
+        return [placement.parse_constraint(v).text for v in values]
+
+
 class Template(Strict):
     """What rolls out when it changes."""
     image: Optional[ImageRef] = None
@@ -82,6 +96,9 @@ class Template(Strict):
     service: Optional[ServiceBlock] = None
     working_dir: Optional[WorkingDir] = None
     stop_signal: Optional[StopSignal] = None
+    placement: Optional[Placement] = None
+    mode: Optional[Literal["replicated", "global"]] = Field(
+        None, description="global: one instance on every eligible node (replicas follows)")
 
 
 class DeploymentCreate(Template):
@@ -98,9 +115,6 @@ class DeploymentCreate(Template):
     def _bounds(self):
         problem = validation.bounds_problem(self.replicas, self.min_replicas, self.max_replicas,
                                             settings().max_replicas)
-        if problem:
-            raise ValueError(problem)
-        problem = validation.fixed_ports_problem(self.ports, self.replicas)
         if problem:
             raise ValueError(problem)
         return self
@@ -155,8 +169,12 @@ class DeploymentOut(BaseModel):
     labels: dict[str, str] = {}
     working_dir: Optional[str] = None
     stop_signal: Optional[str] = None
+    placement: Optional[dict[str, Any]] = None
+    mode: Optional[str] = None
     status: DeploymentStatus
     instances: list[ContainerOut] = []
+    slots: list[dict[str, Any]] = Field(default_factory=list,
+                                        description="each slot's node, or why nowhere")
     created_at: datetime
     updated_at: datetime
 

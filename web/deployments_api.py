@@ -7,8 +7,8 @@ import json
 from flask_openapi3 import APIBlueprint, Tag
 
 import validation
-from core import spec
-from db import deployments, events, secrets
+from core import placement, spec
+from db import deployments, events, nodes, secrets, slots
 from web import auth, dispatch, lookups, policy, views
 from web.deploy_schemas import (DeploymentCreate, DeploymentList, DeploymentOut,
                                 DeploymentPatch, DeploymentPath, RevisionList, ScaleBody,
@@ -71,20 +71,20 @@ def next_generation(dep: dict, template: dict, cause: str, who: str | None, conn
 
 def reconcile_job(dep: dict, kind: str, write=None, wait: str | None = None,
                   requested: dict | None = None):
-    return dispatch.accepted(dispatch.submit_deployment_job(dep["name"], dep["node"], kind,
+    return dispatch.accepted(dispatch.submit_deployment_job(dep["name"], kind,
                                                             write, requested), wait)
 
 
 @bp.post("", responses=JOB)
 def create_deployment(body: DeploymentCreate, query: WaitQuery):
-    """Declare a workload; the reconciler makes it so (a job)."""
-    node = settings().node_name
-    dispatch.require_docker(node)
+    """Declare a workload; the reconciler places and makes it so (a job)."""
+    dispatch.require_a_ready_node()
     template = build_template(body)
+    require_ports_fit(template.get("ports"), body.replicas, body.name, template.get("mode"))
     requested = {}
 
     def write(conn):
-        row = deployments.create(body.name, node, template, body.resources.normalised(),
+        row = deployments.create(body.name, template, body.resources.normalised(),
                                  body.replicas, body.min_replicas, body.max_replicas,
                                  body.restart.model_dump(), body.update.model_dump(),
                                  auth.caller_name(), conn)
@@ -96,8 +96,8 @@ def create_deployment(body: DeploymentCreate, query: WaitQuery):
         events.add("deployment_created", deployment=body.name, who=auth.caller_name(), conn=conn,
                    detail={"replicas": body.replicas, "image": body.image})
 
-    return dispatch.accepted(dispatch.submit_deployment_job(body.name, node, "create_deployment", write,
-                                              requested), query.wait)
+    return dispatch.accepted(dispatch.submit_deployment_job(body.name, "create_deployment",
+                                                            write, requested), query.wait)
 
 
 @bp.get("", responses={200: DeploymentList})
@@ -125,8 +125,10 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
                           lo, hi)
     template_changed = any(f in fields for f in spec.TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
-    require_ports_fit((new_template or dep["template"]).get("ports"),
-                      body.replicas if body.replicas is not None else dep["replicas"])
+    template = new_template or dep["template"]
+    require_ports_fit(template.get("ports"),
+                      body.replicas if body.replicas is not None else dep["replicas"],
+                      dep["name"], template.get("mode"))
     who = auth.caller_name()
     requested = {}
 
@@ -153,13 +155,10 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
             events.add("rollout_started", deployment=dep["name"], who=who, conn=conn,
                        detail={"generation": row["generation"], "image": new_template["image"]})
 
-    response = reconcile_job(dep, "update_deployment", write=write, wait=query.wait,
-                             requested=requested)
-    if body.resources is not None:
-        dispatch.submit("update_deployment_resources", f"deployments/{dep['name']}",
-                        messages.UPDATE_DEPLOYMENT_RESOURCES, {"deployment": dep["name"]},
-                        node=dep["node"])
-    return response
+    # resources apply live in the same job: the planner updates every instance that does not
+    # run with them yet
+    return reconcile_job(dep, "update_deployment", write=write, wait=query.wait,
+                         requested=requested)
 
 
 @bp.delete("/<name>", responses=JOB)
@@ -182,16 +181,29 @@ def require_within_bounds(replicas: int, low: int | None, high: int | None) -> N
         raise ApiError(422, problem, fields={"replicas": problem})
 
 
-def require_ports_fit(ports: dict | None, replicas: int) -> None:
-    """422 when fixed host ports cannot serve that many replicas."""
-    problem = validation.fixed_ports_problem(ports, replicas)
-    if problem:
+def require_ports_fit(ports: dict | None, replicas: int, deployment: str | None = None,
+                      mode: str | None = None) -> None:
+    """422 when fixed host ports cannot serve that many replicas: each binds once per node,
+    so it needs as many ready, active nodes where those ports are free (of others)."""
+    wanted = placement.fixed_ports(ports)
+    if not wanted or replicas <= 1 or mode == "global":
+        return
+    in_use = nodes.fixed_ports_of_others(deployment)
+    free = sorted(name for name, state in views.fleet_states().items()
+                  if state.ready and state.availability == "active"
+                  and not wanted & in_use.get(name, set()))
+    if replicas > len(free):
+        problem = (f"needs {replicas} nodes with port {', '.join(sorted(wanted))} free (a "
+                   f"fixed host port binds once per node); {len(free)} "
+                   f"{'has' if len(free) == 1 else 'have'} it{': ' if free else ''}"
+                   f"{', '.join(free)}")
         raise ApiError(422, problem, fields={"ports": problem})
 
 
 def scale(dep: dict, replicas: int, wait: str | None):
     require_within_bounds(replicas, dep["min_replicas"], dep["max_replicas"])
-    require_ports_fit(dep["template"].get("ports"), replicas)
+    require_ports_fit(dep["template"].get("ports"), replicas, dep["name"],
+                      dep["template"].get("mode"))
     version = {}
 
     def write(conn):
@@ -204,12 +216,11 @@ def scale(dep: dict, replicas: int, wait: str | None):
                            "desired_version": row["desired_version"]})
 
     # the version is assigned in the job's own transaction: write it into the job's args
-    dispatch.require_docker(dep["node"])
+    dispatch.require_a_ready_node()
     job = dispatch.submit("scale_deployment", f"deployments/{dep['name']}",
-                             messages.RECONCILE_DEPLOYMENT,
-                             {"deployment": dep["name"], "replicas": replicas},
-                             node=dep["node"], write=write,
-                             args_after_write=lambda: {"desired_version": version.get("v")})
+                          messages.RECONCILE_DEPLOYMENT,
+                          {"deployment": dep["name"], "replicas": replicas}, write=write,
+                          args_after_write=lambda: {"desired_version": version.get("v")})
     return dispatch.accepted(job, wait)
 
 
@@ -255,6 +266,29 @@ def rollback_deployment(path: DeploymentPath, query: WaitQuery):
 
     return reconcile_job(dep, "rollback_deployment", write=write, wait=query.wait,
                          requested=requested)
+
+
+@bp.post("/<name>/rebalance", responses=JOB)
+def rebalance_deployment(path: DeploymentPath, query: WaitQuery):
+    """Spread the deployment evenly again over the nodes it may use (start-first: each
+    moved instance is ready on its new node before the old one goes). Swarm never does
+    this after a node joins; here it is one request."""
+    dep = lookups.deployment_or_404(path.name)
+    ask_nodes = [name for name, state in views.fleet_states().items()
+                 if state.ready and state.availability == "active" and all(
+                     placement.matches(placement.parse_constraint(c), state) for c in
+                     ((dep["template"].get("placement") or {}).get("constraints") or ()))]
+
+    def write(conn):
+        current = {slot: row["node"] for slot, row in slots.assignments(dep["name"]).items()
+                   if row["node"]}
+        moves = placement.rebalance_moves(current, ask_nodes)
+        for slot in moves:
+            slots.assign(dep["name"], slot, None, None, None)
+        events.add("rebalance", deployment=dep["name"], who=auth.caller_name(), conn=conn,
+                   detail={"slots": moves, "nodes": ask_nodes})
+
+    return reconcile_job(dep, "rebalance_deployment", write=write, wait=query.wait)
 
 
 @bp.get("/<name>/history", responses={200: RevisionList})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from db import jobs, nodes, pool
 import validation
 from web import auth
@@ -25,6 +24,8 @@ def docker_problem(node: str, row: dict | None) -> str | None:
         return f"node {node!r} heartbeat is {row['age']:.0f} s old"
     if not row["docker_ok"]:
         return f"node {node!r}: {row['docker_error']}"
+    if row["status"] != "ready":
+        return f"node {node!r} is {row['status']}"
     return None
 
 
@@ -33,6 +34,15 @@ def require_docker(node: str) -> None:
     problem = docker_problem(node, nodes.get(node))
     if problem is not None:
         raise unavailable("docker", problem)
+
+
+def require_a_ready_node() -> None:
+    """503 only when no node at all is ready (the planner places what it can)."""
+    rows = nodes.all_nodes()
+    problems = [docker_problem(row["name"], row) for row in rows]
+    if not rows or all(problems):
+        raise unavailable("docker", "; ".join(problems) or "no node has registered yet (is an "
+                                                           "agent running?)")
 
 
 def submit(kind: str, target: str, actor: str, args: dict, node: str | None = None,
@@ -50,16 +60,11 @@ def submit(kind: str, target: str, actor: str, args: dict, node: str | None = No
         if args_after_write is not None:  # values the write assigned (e.g. a version)
             args = {**args, **args_after_write()}
         job = jobs.create(kind, target, actor, queue, args, who, conn=conn)
-    try:
-        messages.send_job(job)
-        jobs.mark_sent(str(job["id"]))
-    except (redis.RedisError, OSError) as exc:
-        # the row is committed: the scheduler's outbox relay sends it once Redis is back
-        log.warning("job %s left for the outbox relay: %s", job["id"], exc)
+    messages.send_job_or_leave(job)  # committed: the outbox relay sends it if Redis is down
     return job
 
 
-def submit_deployment_job(name: str, node: str, kind: str, write=None,
+def submit_deployment_job(name: str, kind: str, write=None,
                           requested: dict | None = None) -> dict:
     """A reconcile job for a deployment (``write`` records the desired change with it).
 
@@ -67,9 +72,9 @@ def submit_deployment_job(name: str, node: str, kind: str, write=None,
     into the job's args, and the job's result says it as ``requested_generation`` (an
     automatic rollback during the job moves ``generation`` past it).
     """
-    require_docker(node)
+    require_a_ready_node()
     return submit(kind, f"deployments/{name}", messages.RECONCILE_DEPLOYMENT,
-                  {"deployment": name}, node=node, write=write,
+                  {"deployment": name}, write=write,
                   args_after_write=lambda: dict(requested or {}))
 
 

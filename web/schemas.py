@@ -184,6 +184,8 @@ class ContainerCreate(Strict):
     mounts: list[MountSpec] = Field(default_factory=list, max_length=32)
     working_dir: Optional[WorkingDir] = None
     stop_signal: Optional[StopSignal] = None
+    node: Optional[str] = Field(None, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                description="the node to run on (default: placement's choice)")
 
 
 class ContainerOut(BaseModel):

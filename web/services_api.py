@@ -50,6 +50,9 @@ class Registration(Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
     depends_on: list[str] = Field(default_factory=list, max_length=64)
     check: Optional[Check] = None
+    node: Optional[str] = Field(None, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                description="the node whose agent runs the check (default: "
+                                            "the one running the scheduler)")
 
     @field_validator("address")
     @classmethod
@@ -87,6 +90,7 @@ class EndpointOut(BaseModel):
     metadata: dict[str, Any]
     depends_on: list[str]
     check: Optional[dict[str, Any]] = None
+    node: Optional[str] = None
     last_heartbeat: datetime
 
 
@@ -133,6 +137,7 @@ def endpoint_json(row: dict) -> dict:
                                "metadata")}
     out["depends_on"] = list(row["depends_on"] or [])
     out["check"] = row["check_spec"]
+    out["node"] = row["probe_node"]
     out["last_heartbeat"] = row["last_heartbeat"].isoformat()
     return out
 
@@ -142,7 +147,8 @@ def register(body: Registration):
     """Register an external endpoint (201 with its id); ttl, http or tcp checked."""
     row = registry.register(str(uuid.uuid4()), body.name, body.version, body.address,
                             body.port, body.metadata, body.depends_on,
-                            body.check.model_dump() if body.check else None, "external")
+                            body.check.model_dump() if body.check else None, "external",
+                            probe_node=body.node)
     return endpoint_json(row), 201
 
 

@@ -2,8 +2,8 @@
 by every blueprint that shows them."""
 from __future__ import annotations
 
-from core import spec
-from db import containers, deployments, health, registry
+from core import placement, spec
+from db import containers, deployments, health, nodes, registry, slots
 from web.context import settings
 
 
@@ -43,6 +43,7 @@ def deployment_json(dep: dict, with_instances: bool = True) -> dict:
                    "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
                    "state": dep["state"], "reason": dep["state_reason"]},
         "instances": [container_json(r) for r in rows],
+        "slots": slots_json(dep["name"]) if with_instances else [],
         "created_at": dep["created_at"].isoformat(), "updated_at": dep["updated_at"].isoformat(),
     }
 
@@ -80,3 +81,43 @@ def service_map_json() -> dict:
     return {"nodes": nodes, "edges": edges}
 
 
+
+
+def fleet_states() -> dict:
+    """Every node as placement sees it (capacity after reserve, what is reserved)."""
+    cfg = settings()
+    usage = nodes.usage(cfg.default_cpu_request, cfg.default_memory_request)
+    return {row["name"]: placement.node_state(
+        row, usage.get(row["name"], {}),
+        placement.node_is_ready(row["status"], row["age"], row["docker_ok"],
+                                cfg.heartbeat_stale_after),
+        cfg.node_reserve_cpus, cfg.node_reserve_memory) for row in nodes.all_nodes()}
+
+
+def node_json(row: dict, state: placement.NodeState) -> dict:
+    return {
+        "name": row["name"], "status": row["status"], "ready": state.ready,
+        "availability": row["availability"], "address": row["address"],
+        "labels": dict(row["all_labels"] or {}), "reported_labels": row["labels"] or {},
+        "label_overrides": row["label_overrides"] or {}, "epoch": row["epoch"],
+        "heartbeat_age": round(float(row["age"]), 1),
+        "heartbeat_at": row["heartbeat_at"].isoformat(),
+        "down_since": row["down_since"].isoformat() if row["down_since"] else None,
+        "docker": {"ok": row["docker_ok"], "version": row["docker_version"],
+                   "latency_ms": row["docker_latency_ms"], "error": row["docker_error"]},
+        "capacity": {"cpus": round(state.cpus, 3), "memory": state.memory,
+                     "reported_cpus": row["cpus"], "reported_memory": row["memory_bytes"],
+                     "cpus_override": row["cpus_override"],
+                     "memory_override": row["memory_override"]},
+        "reserved": {"cpus": round(state.reserved_cpus, 3), "memory": state.reserved_memory},
+        "free": {"cpus": round(max(0.0, state.cpus - state.reserved_cpus), 3),
+                 "memory": max(0, state.memory - state.reserved_memory)},
+        "instances": state.instances, "fixed_ports": sorted(state.used_ports)}
+
+
+def slots_json(name: str) -> list[dict]:
+    """Where each slot of a deployment is placed, or why nowhere."""
+    return [{"slot": slot, "node": row["node"], "reason": row["placed_reason"],
+             "pending": row["pending_reason"]}
+            for slot, row in sorted(slots.assignments(name).items())
+            if row["node"] or row["pending_reason"]]

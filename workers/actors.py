@@ -15,8 +15,9 @@ import dramatiq
 from core import naming
 from core.spec import ContainerSpec
 from core.stats import engine_summary
-from db import containers, deployments, events, installation, jobs, secrets
-from workers import autoscaler, cleanup, converge, create, docker_ops, messages, runtime, sweep
+from db import containers, events, installation, jobs, secrets
+from workers import (autoscaler, cleanup, converge, create, docker_ops, executor, fleet, messages,
+                     runtime, sweep)
 from workers import testing  # noqa: F401 - its actors exist only with HARBORMASTER_TEST_HOOKS
 from workers.broker import MAX_RETRIES
 from workers.docker_ops import NotFound, Permanent
@@ -212,21 +213,27 @@ def converge_deployment(deployment: str):
     converge.converge(deployment, runtime.settings())
 
 
+# --- nodes ------------------------------------------------------------------------
+
 @job_actor
-def update_deployment_resources(job_id: str):
-    """Apply a deployment's resources to every running instance, live."""
+def execute_on_node(job_id: str):
+    """A node's share of a deployment's pass, on that node's queue (workers.executor)."""
     _, args = load(job_id)
-    dep = deployments.get(args["deployment"])
-    if dep is None:
-        raise NotFound(f"deployment {args['deployment']!r} not found")
-    rows = [r for r in containers.find(deployment=dep["name"], role="active", limit=10000)
-            if r["docker_id"] and r["state"] in ("running", "paused", "created")]
-    for index, row in enumerate(rows, 1):
-        docker_ops.update(row["docker_id"], dep["resources"])
-        record(row["name"], row["docker_id"])  # the limits it now runs with
-        jobs.set_progress(job_id, index, len(rows), f"{index}/{len(rows)} instances updated")
-    return {"deployment": dep["name"], "updated": [r["name"] for r in rows],
-            "resources": dep["resources"]}
+    return executor.run(args, runtime.settings())
+
+
+@job_actor
+def drain_node(job_id: str):
+    """Every instance off a node, start-first; ends when the drained containers exited."""
+    _, args = load(job_id)
+    return fleet.drain(job_id, args, runtime.settings())
+
+
+@job_actor
+def reclaim_node(job_id: str):
+    """A node back from down: its stale instances go, the rest are adopted; then ready."""
+    _, args = load(job_id)
+    return fleet.reclaim(args, runtime.settings())
 
 
 # --- periodic work (sent by the scheduler; no job rows) ------------------------------------
@@ -237,10 +244,17 @@ def periodic(actor_name: str, max_age_ms: int | None = None):
 
 
 @periodic(messages.CLEANUP)
-def cleanup_installation():
-    """Remove what nobody needs any more; prune old records. Standalone containers are
-    never touched."""
+def cleanup_node():
+    """Remove what nobody needs any more on this node; prune old records. Standalone
+    containers are never touched."""
     cleanup.run(runtime.settings())
+
+
+@periodic(messages.CHECK_NODES, max_age_ms=10000)
+def check_nodes():
+    """Declare down the nodes that are; start the return of those that came back."""
+    for change in fleet.check_nodes(runtime.settings()):
+        log.info("node %s", change)
 
 
 @periodic(messages.SWEEP_JOBS, max_age_ms=60000)

@@ -1,6 +1,7 @@
 """The per-node agent: Docker's event stream -> observed state, a full sync, the heartbeat.
 
-Three loops in threads of one process:
+Four loops in threads of one process (one agent per node: a second one claiming the same
+node name finds the claim held in Postgres and does not start):
 - heartbeat: every 2 s ping Docker and write the node's row (latency or the error);
 - events: follow Docker's container events for our cluster label and record each
   container's state (and an event row when the change is news);
@@ -13,17 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-
-import redis
 
 import config
-from db import containers, deployments, events, installation, nodes, pool, registry
+from db import containers, events, installation, locks, nodes, pool, registry
 from db.pool import Unavailable
-from core import health, naming as labels, observe
-from workers import docker_ops, messages, probes
+from core import naming as labels, observe
+from workers import docker_ops, messages
+from workers.prober import Prober
 from workers.docker_ops import DockerError
 
 log = logging.getLogger("harbormaster.agent")
@@ -41,18 +41,20 @@ class Agent:
 
     # --- heartbeat ------------------------------------------------------------
     def heartbeat_once(self) -> None:
+        """The node's registration and beat: Docker's health and what `docker info` says,
+        its labels and the address its published ports answer on."""
+        labels, address = dict(self.cfg.node_labels), self.cfg.node_address
         try:
             latency = docker_ops.ping()
             if not self.static_info:
                 info = docker_ops.info()
                 self.static_info = {"version": info.get("ServerVersion"),
                                     "cpus": info.get("NCPU"), "memory_bytes": info.get("MemTotal")}
-            nodes.heartbeat(self.cfg.node_name, True, latency * 1000.0, None,
-                            self.static_info.get("version"), self.static_info.get("cpus"),
-                            self.static_info.get("memory_bytes"), os.getpid())
+            nodes.heartbeat(self.cfg.node_name, True, latency * 1000.0, None, self.static_info,
+                            address, labels, os.getpid())
         except DockerError as exc:
-            nodes.heartbeat(self.cfg.node_name, False, None, str(exc)[:500], None, None, None,
-                            os.getpid())
+            nodes.heartbeat(self.cfg.node_name, False, None, str(exc)[:500], {}, address,
+                            labels, os.getpid())
 
     def heartbeat_loop(self) -> None:
         while not self.stop.is_set():
@@ -91,11 +93,9 @@ class Agent:
             registry.sync_deployment(deployment)  # discovery follows at once
 
     def trigger(self, deployment: str) -> None:
-        try:
-            messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(self.cfg.node_name),
-                          (deployment,))
-        except (redis.RedisError, OSError) as exc:
-            log.warning("reconcile of %s not sent (the backstop will): %s", deployment, exc)
+        """Level-triggered: only "look at deployment X" (its planner decides)."""
+        messages.send_or_leave(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE,
+                               (deployment,))
 
     def observe(self, attrs: dict, action: str, event_attrs: dict | None = None) -> None:
         f = observe.fields(attrs)
@@ -156,90 +156,11 @@ class Agent:
             except (DockerError, Unavailable) as exc:
                 log.warning("full sync skipped: %s", exc)
 
-    # --- health probes ------------------------------------------------------------
-    def probe_once(self, states: dict, probers: ThreadPoolExecutor) -> None:
-        now = probes.now()
-        due, seen = [], set()
-        for dep in deployments.with_health_checks(self.cfg.node_name):
-            check = dep["template"]["health_check"]
-            for row in containers.find(deployment=dep["name"], state="running", role="active",
-                                       limit=10000):
-                if row["draining"] or not row["docker_id"]:
-                    continue
-                seen.add(row["docker_id"])
-                state = states.setdefault(row["docker_id"], probes.ProbeState())
-                if probes.due(state, check, now):
-                    state.last_run = now
-                    due.append((row, check, state))
-        results = list(probers.map(lambda item: probes.run(item[1], item[0]), due))
-        for (row, check, state), (passed, error) in zip(due, results):
-            starting = probes.in_start_period(row, check, now)
-            if passed:
-                state.successes, state.failures, state.last_error = state.successes + 1, 0, None
-            else:
-                state.successes, state.last_error = 0, error
-                if not starting:
-                    state.failures += 1
-            verdict = health.probe_transition(
-                row["health"], state.successes, state.failures,
-                int(check.get("healthy_threshold", 1)), int(check.get("unhealthy_threshold", 3)),
-                starting)
-            if verdict != row["health"]:
-                changed = containers.set_health(row["name"], verdict, {
-                    "failures": state.failures, "successes": state.successes,
-                    "error": state.last_error})
-                if changed is not None and changed["previous"] != verdict:
-                    events.add("health_status", container=row["name"],
-                               deployment=row["deployment"],
-                               detail={"health": verdict, "previous": changed["previous"],
-                                       "consecutive_failures": state.failures,
-                                       "error": state.last_error})
-                    registry.sync_deployment(row["deployment"])
-                    self.trigger(row["deployment"])
-        for key in list(states):
-            if key not in seen:  # instance gone: forget its counts
-                del states[key]
-
-    def external_once(self, states: dict, probers: ThreadPoolExecutor) -> None:
-        """Registered endpoints: TTLs expire; http and tcp checks (loopback only) run."""
-        registry.expire_ttl()
-        now = probes.now()
-        due = []
-        for ep in registry.probed_externals():
-            state = states.setdefault(ep["id"], probes.ProbeState())
-            if probes.due(state, ep["check_spec"], now):
-                state.last_run = now
-                due.append((ep, state))
-        checks = [({**ep["check_spec"], "port": ep["port"]},
-                   {"ports": {f"{ep['port']}/tcp": ep["port"]}}, ep["address"])
-                  for ep, _ in due]
-        results = probers.map(lambda c: probes.run(c[0], c[1], host=c[2]), checks)
-        for (ep, state), (passed, _) in zip(due, results):
-            state.failures = 0 if passed else state.failures + 1
-            if passed:
-                registry.set_health(ep["id"], "passing", "UP")
-            elif state.failures >= int(ep["check_spec"].get("unhealthy_threshold", 1)):
-                registry.set_health(ep["id"], "critical", "DOWN")
-
-    def probe_loop(self) -> None:
-        states: dict = {}
-        externals: dict = {}
-        last_external = 0.0
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as probers:
-            while not self.stop.wait(self.cfg.probe_tick):
-                try:
-                    # TTLs count in seconds: registrations need no look every probe tick
-                    if time.monotonic() - last_external >= 1.0:
-                        last_external = time.monotonic()
-                        self.external_once(externals, probers)
-                    self.probe_once(states, probers)
-                except (Unavailable, DockerError) as exc:
-                    log.warning("probes skipped: %s", exc)
-
     def run(self) -> None:
+        prober = Prober(self.cfg, self.stop, self.trigger)
         threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
                    for fn in (self.heartbeat_loop, self.events_loop, self.sync_loop,
-                              self.probe_loop)]
+                              prober.loop)]
         for thread in threads:
             thread.start()
         self.stop.wait()
@@ -255,11 +176,16 @@ def main() -> None:
     messages.configure(cfg)
     while True:
         try:
+            claim = locks.agent_session(cfg.node_name)
             agent = Agent(cfg)
             break
         except Unavailable as exc:  # Postgres not up yet: the supervisor's start is early
             log.warning("waiting for postgres: %s", exc)
             time.sleep(1)
+    if claim is None:
+        log.error("another live agent claims node %r: this one does not start (give each "
+                  "node its own HARBORMASTER_NODE)", cfg.node_name)
+        sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
     signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
     log.info("agent for node %s, cluster %s", cfg.node_name, agent.cluster)

@@ -52,8 +52,7 @@ def evaluate_all(cfg: config.Config) -> list[dict]:
                                    "desired_version": scaled["desired_version"] if scaled
                                    else None})
             scaling.mark_scaled(dep["name"], up=decision.desired > decision.current)
-            messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(dep["node"]),
-                          (dep["name"],))
+            messages.send(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE, (dep["name"],))
         out.append({"deployment": dep["name"], "current": decision.current,
                     "desired": decision.desired, "reason": decision.reason})
     return out

@@ -1,10 +1,13 @@
-"""Converging one deployment: observe its instances, plan (core.plan), act, repeat.
+"""Converging one deployment: the planner. It runs on the default queue, from what is
+recorded (the agents' and executors' observed state of every node) and each slot's node
+(workers.placing); it plans (core.plan) and sends each node's Docker work to that node's
+queue as a job (workers.executor runs it there), then waits for those jobs.
 
-Each pass runs under the deployment's Postgres advisory lock (db.locks), re-reads desired
-state inside it, observes Docker by label (the database may lag), plans and applies the
-actions (workers.instances). A user's request (a job) waits until the deployment has
-converged or cannot by itself; a trigger (agent, scheduler, backoff timer) does what is
-due now and schedules itself for what is due later.
+Each pass runs under the deployment's Postgres advisory lock (db.locks). A user's request
+(a job) waits until the deployment has converged or cannot by itself; a trigger (agent,
+scheduler, backoff timer) does what is due now and schedules itself for what is due later.
+Work for a node that is not ready is not sent: its slots are placed elsewhere, and a
+message to a node that is gone never holds the rest of the deployment.
 """
 from __future__ import annotations
 
@@ -12,18 +15,20 @@ import time
 from dataclasses import dataclass, field
 
 import config
-from core.plan import Action, Desired, Plan, plan
-from db import deployments, events, installation, jobs, locks, pool, registry, slots
-from workers import docker_ops, instances, messages
-from core import naming
-from workers.docker_ops import Permanent
+from core.plan import Action, Desired, Instance, Plan, plan
+from db import deployments, events, jobs, locks, nodes, pool, registry, slots
+from workers import instances, messages, placing
+from workers.docker_ops import Permanent, Transient
+
+NODE_JOB_WAIT = 60.0      # the longest a pass waits for a node's executor
 
 
-def desired_of(dep: dict) -> Desired:
+def desired_of(dep: dict, placed: placing.Placed) -> Desired:
     strategy = dep["update_strategy"]
     backoff = slots.backoff(dep["name"])
+    is_global = (dep["template"].get("mode") or "replicated") == "global"
     return Desired(
-        replicas=dep["replicas"], generation=dep["generation"],
+        replicas=len(placed.slots), generation=dep["generation"],
         stable_generation=dep["stable_generation"], retired=frozenset(dep["retired_slots"]),
         max_surge=strategy.get("max_surge", 1), max_unavailable=strategy.get("max_unavailable", 0),
         order=strategy.get("order", "start-first"), monitor=strategy.get("monitor", 5),
@@ -33,7 +38,9 @@ def desired_of(dep: dict) -> Desired:
         has_health_check=bool(dep["template"].get("health_check")),
         backoff_until={s: float(b["next_start"]) for s, b in backoff.items()},
         failures={s: b["failures"] for s, b in backoff.items()},
-        deleting=dep["deleting"], paused=dep["paused"], rolling_back=dep["rolling_back"])
+        deleting=dep["deleting"], paused=dep["paused"], rolling_back=dep["rolling_back"],
+        assignment=placed.assignment, pending=placed.pending,
+        slots=tuple(placed.slots) if is_global else None, resources=dep["resources"] or {})
 
 
 def on_rollout_failed(dep: dict, action: Action) -> str:
@@ -82,22 +89,26 @@ class Pass:
                         f"{permanent[0][1]}")
             action, exc = permanent[0]
             return f"{action.kind} {action.name or action.slot}: {exc}"
-        if self.plan.state in ("crashloop", "paused"):
+        if self.plan.state in ("crashloop", "paused", "pending"):
             return self.plan.reason
         return None
 
 
-def one_pass(name: str, cluster: str, cfg: config.Config) -> Pass | None:
+def one_pass(name: str, cfg: config.Config) -> Pass | None:
     dep = deployments.get(name)
     if dep is None:
         return None
-    docker_ops.ensure_network(naming.network_name(cluster), {naming.CLUSTER: cluster})
-    observed = instances.observe_instances(dep, cluster)
-    result = plan(desired_of(dep), observed, time.time())
+    fleet = placing.fleet(cfg)
+    placed = placing.place_slots(dep, fleet, cfg) if not dep["deleting"] \
+        else placing.Placed([])
+    if len(placed.slots) != dep["replicas"] and dep["template"].get("mode") == "global":
+        deployments.set_global_replicas(name, len(placed.slots))
+    observed = on_ready_nodes(dep, instances.observed(dep, placed.slots, cfg), placed, fleet)
+    result = plan(desired_of(dep, placed), observed, time.time())
     failed = [a for a in result.actions if a.kind == "rollout_failed"]
     if failed:
         return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
-    refused = instances.apply(dep, result.work, cluster, cfg) if result.work else []
+    refused = dispatch(dep, result.work, fleet, cfg) if result.work else []
     if refused:
         result.state = "degraded"
         result.reason = "; ".join(f"{a.kind} slot {a.slot}: {e}" for a, e in refused)[:500]
@@ -109,6 +120,92 @@ def one_pass(name: str, cluster: str, cfg: config.Config) -> Pass | None:
     registry.sync_deployment(name)
     record_status(dep, result)
     return Pass(result, refused)
+
+
+def on_ready_nodes(dep: dict, observed: list[Instance], placed: placing.Placed,
+                   fleet: placing.Fleet) -> list[Instance]:
+    """What the planner plans over: nobody knows what an instance on a node that is not
+    ready does; once its slot is placed on another node (or the deployment goes) it is
+    stale, removed by its node's worker when the node comes back."""
+    out = []
+    for inst in observed:
+        if fleet.ready(inst.node) or inst.state == "removed":
+            out.append(inst)
+        elif inst.role == "active" and (dep["deleting"]
+                                        or placed.assignment.get(inst.slot) != inst.node):
+            instances.mark_stale(dep, inst)
+    return out
+
+
+def dispatch(dep: dict, actions: list[Action], fleet: placing.Fleet,
+             cfg: config.Config) -> list[tuple[Action, Exception]]:
+    """Failures are counted here; every other action goes to its node's executor as a job
+    (ready nodes only). Returns what was refused, with why."""
+    for action in actions:
+        if action.kind == "record_failure":
+            instances.record_failure(dep, action)
+    by_node: dict = {}
+    for action in actions:
+        if action.kind in ("create", "start", "update", "remove", "stop"):
+            by_node.setdefault(action.node, []).append(action)
+    refused, sent = [], []
+    for node, node_actions in by_node.items():
+        if not fleet.ready(node):
+            refused += [(a, Transient(f"node {node} is not ready")) for a in node_actions]
+            continue
+        sent.append((submit_node_job(dep, node, fleet.rows[node]["epoch"], node_actions),
+                     node, node_actions))
+    for job, node, node_actions in sent:
+        refused += outcome(wait_for_node_job(job, node), node_actions)
+    return refused
+
+
+def submit_node_job(dep: dict, node: str, epoch: int, node_actions: list[Action]) -> dict:
+    payload = []
+    for action in node_actions:
+        entry = {"kind": action.kind, "slot": action.slot, "name": action.name,
+                 "generation": action.generation, "reason": action.reason,
+                 "graceful": action.graceful}
+        if action.kind == "create":
+            entry.update(instances.reserve(dep, action))
+        payload.append(entry)
+    job = jobs.create("node_actions", f"nodes/{node}", messages.EXECUTE_ON_NODE,
+                      messages.node_queue(node), {"node": node, "epoch": epoch,
+                                                  "deployment": dep["name"],
+                                                  "actions": payload}, "reconciler")
+    messages.send_job_or_leave(job)
+    return job
+
+
+def wait_for_node_job(job: dict, node: str) -> dict:
+    """The node job once ended, or as it is when its node is declared down or the wait
+    runs out (its reservations hold their slots meanwhile)."""
+    deadline = time.monotonic() + NODE_JOB_WAIT
+    checked = time.monotonic()
+    while True:
+        row = jobs.get(str(job["id"]))
+        if row["status"] in jobs.TERMINAL or time.monotonic() > deadline:
+            return row
+        if time.monotonic() - checked > 1.0:
+            checked = time.monotonic()
+            state = nodes.get(node)
+            if state is None or state["status"] != "ready":
+                return row
+        time.sleep(0.05)
+
+
+def outcome(job: dict, node_actions: list[Action]) -> list[tuple[Action, Exception]]:
+    """The actions a node job refused, with Permanent or Transient errors as Docker's."""
+    if job["status"] == "succeeded":
+        refused = {(r["kind"], r["slot"]): r for r in (job["result"] or {}).get("refused", [])}
+        return [(a, (Permanent if r["permanent"] else Transient)(r["error"]))
+                for a in node_actions if (r := refused.get((a.kind, a.slot)))]
+    if job["status"] in jobs.TERMINAL:
+        error = job["error"] or job["status"]
+        kind = Permanent if error.startswith(("Permanent", "Fenced", "NotFound")) else Transient
+        return [(a, kind(error)) for a in node_actions]
+    return [(a, Transient(f"still running on its node ({job['status']})"))
+            for a in node_actions]
 
 
 def record_status(dep: dict, result: Plan) -> None:
@@ -125,10 +222,10 @@ def record_status(dep: dict, result: Plan) -> None:
                        detail={"generation": dep["generation"]})
 
 
-def locked_pass(name: str, cluster: str, wait: bool, cfg: config.Config) -> Pass | None:
+def locked_pass(name: str, wait: bool, cfg: config.Config) -> Pass | None:
     with locks.deployment(name, wait):
         deployments.take_dirty(name)
-        return one_pass(name, cluster, cfg)
+        return one_pass(name, cfg)
 
 
 class NotConverged(Permanent):
@@ -145,11 +242,10 @@ def converge(name: str, cfg: config.Config, job_id: str | None = None) -> dict:
     without a job (agent, scheduler) that finds the lock busy marks the deployment dirty and
     returns: the holder looks again before it leaves.
     """
-    cluster = installation.cluster_id()
     deadline = time.monotonic() + cfg.job_time_limit * 0.9
     while True:
         try:
-            done = locked_pass(name, cluster, job_id is not None, cfg)
+            done = locked_pass(name, job_id is not None, cfg)
         except locks.Busy:
             deployments.mark_dirty(name)
             return {"deployment": name, "coalesced": True}
@@ -202,8 +298,7 @@ def trigger_pass_continues(name: str, done: Pass, deadline: float, cfg: config.C
 
 
 def trigger(name: str, cfg: config.Config, delay_ms: int | None = None) -> None:
-    messages.send(messages.CONVERGE_DEPLOYMENT, messages.node_queue(cfg.node_name), (name,),
-                  delay=delay_ms)
+    messages.send(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE, (name,), delay=delay_ms)
 
 
 def summary(name: str) -> dict:

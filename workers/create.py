@@ -21,7 +21,7 @@ class Created:
 
 
 def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner: str,
-                     aliases: list[str] | None = None) -> Created:
+                     aliases: list[str] | None = None, start=docker_ops.start) -> Created:
     """Create (or adopt) ``name`` from ``spec``, start it, record it.
 
     Secret env values are read here, from their own table, and go to Docker only.
@@ -46,5 +46,5 @@ def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner
         running = observe.state_of(existing) == "running"
     if not running:
         containers.set_state(name, "starting")
-        docker_ops.start(docker_id)
+        start(docker_id)
     return Created(record(name, docker_id), fresh)

@@ -6,10 +6,16 @@ actor name. Docker work for a node goes to the queue ``node.<name>``; the rest t
 """
 from __future__ import annotations
 
+import logging
+
 import dramatiq
+import redis
 
 import config
+from db import jobs
 from workers import broker
+
+log = logging.getLogger("harbormaster.messages")
 
 DEFAULT_QUEUE = "default"
 
@@ -29,12 +35,15 @@ READ_CONTAINER_STATS = "read_container_stats"
 
 # deployments (jobs)
 RECONCILE_DEPLOYMENT = "reconcile_deployment"
-UPDATE_DEPLOYMENT_RESOURCES = "update_deployment_resources"
+EXECUTE_ON_NODE = "execute_on_node"      # a node's share of a pass, on node.<name>
+RECLAIM_NODE = "reclaim_node"            # a node back from down removes its stale instances
+DRAIN_NODE = "drain_node"                # every instance off a node, start-first
 
 # periodic and internal (no job rows)
 CONVERGE_DEPLOYMENT = "converge_deployment"
 RAISE_FOR_TEST = "raise_for_test"  # workers.testing's, with HARBORMASTER_TEST_HOOKS only
 CLEANUP = "cleanup"
+CHECK_NODES = "check_nodes"
 SWEEP_JOBS = "sweep_jobs"
 SAMPLE_NODE = "sample_node"
 MEASURE_DISK = "measure_disk"
@@ -67,3 +76,22 @@ def send(actor_name: str, queue: str, args: tuple = (), job_id: str | None = Non
 def send_job(job: dict) -> str:
     """Enqueue the message of one jobs row (its only argument is the job id)."""
     return send(job["actor"], job["queue"], (str(job["id"]),), job_id=str(job["id"]))
+
+
+def send_or_leave(actor_name: str, queue: str, args: tuple = ()) -> None:
+    """A trigger that something else (the scheduler's backstop) also sends: with Redis down,
+    say so and go on."""
+    try:
+        send(actor_name, queue, args)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("%s not sent (the backstop will): %s", actor_name, exc)
+
+
+def send_job_or_leave(job: dict) -> None:
+    """Send a committed job's message; with Redis down, leave it to the scheduler's outbox
+    relay (the row says it is queued and unsent)."""
+    try:
+        send_job(job)
+        jobs.mark_sent(str(job["id"]))
+    except (redis.RedisError, OSError) as exc:
+        log.warning("job %s left for the outbox relay: %s", job["id"], exc)

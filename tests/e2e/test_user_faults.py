@@ -264,13 +264,15 @@ def test_the_exit_image_exits_with_the_code_asked_for(api, platform):
     ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 
-# --- 11. a fixed host port cannot serve two replicas on one engine -------------------------------
+# --- 11. a fixed host port binds once per node -------------------------------------------------
 
-def test_a_fixed_host_port_with_two_replicas_is_refused_at_the_request(api):
+def test_a_fixed_host_port_needing_more_nodes_than_exist_is_refused(api):
+    """(issue 14 turned issue 12's one-per-engine 422 into one per node: the session has two
+    nodes, so three replicas of a fixed port need one node more than there is)"""
     r = api.post("/api/deployments", json={"name": unique("fixed"), "image": HTTPD,
-                                           "replicas": 2, "ports": {"80/tcp": 18080}})
+                                           "replicas": 3, "ports": {"80/tcp": 18080}})
     assert r.status_code == 422, r.text
-    assert "18080" in r.json()["detail"], r.json()
+    assert "needs 3 nodes with port 18080/tcp free" in r.json()["detail"], r.json()
 
 
 # --- 12. instances report their limits and count in what is reserved ---------------------------

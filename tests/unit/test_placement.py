@@ -215,8 +215,11 @@ def test_global_nodes_are_the_eligible_ones_sorted_and_the_rest_named():
     wanted, running = ask(ports=["8080/tcp"]), frozenset({"local"})
     assert global_nodes(wanted, [full])[0] == []
     assert global_nodes(wanted, [full], running=running) == (["local"], "eligible: local")
+    # pause stops new work only: the instance already there stays; drain takes it away
     assert global_nodes(wanted, [replace(full, availability="pause")], running=running) == (
-        [], "no node eligible; paused: local")
+        ["local"], "eligible: local")
+    assert global_nodes(wanted, [replace(full, availability="drain")], running=running) == (
+        [], "no node eligible; drained: local")
 
 
 # --- properties against a reference -------------------------------------------------------

@@ -122,9 +122,3 @@ def test_bounds_unset_mean_zero_to_the_cap():
     assert validation.check_replica_count(1000, 1000) == 1000
     with pytest.raises(ValueError, match="cap of 1000"):
         validation.check_replica_count(1001, 1000)
-
-
-def test_a_fixed_host_port_fits_one_replica():
-    assert validation.fixed_ports_problem({"80/tcp": 8080}, 1) is None
-    assert validation.fixed_ports_problem({"80/tcp": None}, 5) is None
-    assert "8080" in validation.fixed_ports_problem({"80/tcp": 8080, "53/udp": None}, 2)

@@ -29,7 +29,7 @@ class InstanceBody(BaseModel):
 
 
 def deployment_job(dep_name: str, kind: str, write=None) -> dict:
-    return dispatch.submit_deployment_job(dep_name, settings().node_name, kind, write)
+    return dispatch.submit_deployment_job(dep_name, kind, write)
 
 
 @bp.get("/containers")
@@ -110,7 +110,7 @@ def start(image: str):
         if dep is None:
             template = {"image": image, "ports": {"80/tcp": None},
                         "security": policy.normalised_security(policy.Security())}
-            dep = deployments.create(name, settings().node_name, template, resources,
+            dep = deployments.create(name, template, resources,
                                      0, None, None, {}, {"monitor": 0},
                                      auth.caller_name(), conn)
             events.add("deployment_created", deployment=name, who=auth.caller_name(),
@@ -192,20 +192,17 @@ def update_resources(image: str):
     dep = deployments.get(name)
     if dep is None:
         raise Fail(404, f"Image '{image}' not found")
-    dispatch.require_docker(dep["node"])
-
     def write(conn):
         deployments.update(name, conn, resources={**dep["resources"], **resources})
 
-    job = dispatch.submit("update_deployment_resources", f"deployments/{name}",
-                             messages.UPDATE_DEPLOYMENT_RESOURCES, {"deployment": name},
-                             node=dep["node"], write=write)
+    job = deployment_job(name, "update_deployment", write)  # the planner applies them live
     ended = awaited(job)
     if ended is None:
         return pending(job)
     if ended["status"] != "succeeded":
         raise Fail(500, ended["error"] or "update failed")
-    updated = [containers.by_name(n)["docker_id"] for n in ended["result"]["updated"]]
+    updated = [r["docker_id"] for r in containers.find(deployment=name, role="active",
+                                                       limit=100000) if r["docker_id"]]
     return jsonify({"updated": updated})
 
 

@@ -25,15 +25,18 @@ def check_postgres() -> tuple[bool, str]:
 
 
 def check_docker() -> tuple[bool | None, str]:
-    node = settings().node_name
+    """Docker on every node, from its heartbeat: healthy when every node's is."""
     try:
-        row = nodes.get(node)
+        rows = nodes.all_nodes()
     except Unavailable:
         return None, "unknown: postgres (which holds the node heartbeat) is unavailable"
-    problem = dispatch.docker_problem(node, row)
-    if problem is not None:
-        return False, problem
-    return True, f"Docker {row['docker_version']} answered in {row['docker_latency_ms']:.1f} ms"
+    if not rows:
+        return False, "no node has registered yet (is an agent running?)"
+    problems = [p for p in (dispatch.docker_problem(r["name"], r) for r in rows) if p]
+    if problems:
+        return False, "; ".join(problems)
+    return True, "; ".join(f"{r['name']}: Docker {r['docker_version']} answered in "
+                           f"{r['docker_latency_ms']:.1f} ms" for r in rows)
 
 
 @bp.get("/health/detailed")

@@ -1,0 +1,196 @@
+"""Placement across two Docker engines (local and n2), read from both engines: spread,
+binpack, constraints, pending slots, global mode, drain, rebalance, and a scale that
+survives n2's worker being killed while it places instances there."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+HTTPD = "harbormaster/busybox-httpd"
+FAST = {"monitor": 0.5, "max_surge": 1, "max_unavailable": 0}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def per_node(platform, deployment: str, running_only: bool = True) -> dict[str, int]:
+    """node -> instances of the deployment in that node's engine (the truth)."""
+    out = {}
+    for node, client in platform.engines.items():
+        listed = client.api.containers(all=not running_only, filters={"label": [
+            f"harbormaster.cluster={platform.cluster_id}",
+            f"harbormaster.deployment={deployment}"]})
+        out[node] = len(listed)
+    return out
+
+
+def deploy(api, name: str, replicas: int, **extra) -> dict:
+    r = api.post("/api/deployments", params={"wait": 90}, json={
+        "name": name, "image": HTTPD, "replicas": replicas, "update": extra.pop("update", FAST),
+        **extra})
+    assert r.status_code in (200, 202), r.text
+    return r.json()
+
+
+def remove(api, platform, name: str) -> None:
+    api.delete(f"/api/deployments/{name}", params={"wait": 60})
+    wait_until(lambda: sum(per_node(platform, name, running_only=False).values()) == 0, 60,
+               f"{name} gone from both engines")
+
+
+def test_spread_is_even_and_counts_every_deployment(api, platform):
+    first, other = unique("spread"), unique("others")
+    assert deploy(api, first, 4)["status"] == "succeeded"
+    assert per_node(platform, first) == {"local": 2, "n2": 2}
+    remove(api, platform, first)
+    # three instances of another deployment on local: Swarm's rule puts two of three on n2
+    assert deploy(api, other, 3, placement={"constraints": ["node.name==local"]})[
+        "status"] == "succeeded"
+    assert per_node(platform, other) == {"local": 3, "n2": 0}
+    assert deploy(api, first, 3)["status"] == "succeeded"
+    assert per_node(platform, first) == {"local": 1, "n2": 2}
+    slots = api.get(f"/api/deployments/{first}").json()["slots"]
+    assert all(s["node"] and s["reason"] for s in slots), slots
+    assert any("of " + first in s["reason"] for s in slots), slots
+    remove(api, platform, first)
+    remove(api, platform, other)
+
+
+def test_binpack_fills_a_node_before_the_next(api, platform):
+    name = unique("binpack")
+    # local holds exactly four 0.25-CPU instances (capacity through the API)
+    api.patch("/api/nodes/local", json={"cpus": "1"}).raise_for_status()
+    api.patch("/api/nodes/n2", json={"cpus": "1"}).raise_for_status()
+    try:
+        used_local = api.get("/api/nodes/local").json()["reserved"]["cpus"]
+        used_n2 = api.get("/api/nodes/n2").json()["reserved"]["cpus"]
+        room = {"local": int((1 - used_local) / 0.25), "n2": int((1 - used_n2) / 0.25)}
+        fuller = max(room, key=lambda n: (1 - room[n], n))  # binpack's choice: most allocated
+        count = room[fuller] + 1
+        job = deploy(api, name, count, resources={"cpus": "0.25"},
+                     placement={"strategy": "binpack"})
+        assert job["status"] == "succeeded", job
+        placed = per_node(platform, name)
+        print(f"[binpack] room {room}, {count} instances: {placed}")
+        assert placed[fuller] == room[fuller] and sum(placed.values()) == count
+    finally:
+        remove(api, platform, name)
+        for node in ("local", "n2"):
+            api.patch(f"/api/nodes/{node}", json={"reset_capacity": True}).raise_for_status()
+
+
+def test_a_constraint_places_on_n2_and_one_that_fits_nowhere_waits(api, platform):
+    name, big = unique("zone"), unique("big")
+    assert deploy(api, name, 3, placement={"constraints": ["node.labels.zone==b"]})[
+        "status"] == "succeeded"
+    assert per_node(platform, name) == {"local": 0, "n2": 3}
+    # more memory than n2 has: pending with the reason per node, placed once it fits
+    api.patch("/api/nodes/n2", json={"memory": "100m"}).raise_for_status()
+    try:
+        r = api.post("/api/deployments", params={"wait": 60}, json={
+            "name": big, "image": HTTPD, "replicas": 1, "update": FAST,
+            "resources": {"memory": "64m"}, "placement": {"constraints": ["node.name==n2"]}})
+        job = r.json()
+        assert job["status"] == "failed" and "insufficient memory on n2" in job["error"], job
+        dep = api.get(f"/api/deployments/{big}").json()
+        assert dep["status"]["state"] == "pending", dep["status"]
+        assert "local" in dep["status"]["reason"] and "node.name==n2" in dep["status"]["reason"]
+        pending = [e for e in api.get("/api/events", params={"deployment": big,
+                                                             "kind": "pending"}).json()["items"]]
+        assert pending and "insufficient memory on n2" in pending[0]["detail"]["reason"]
+        api.patch("/api/nodes/n2", json={"memory": "8g"}).raise_for_status()
+        wait_until(lambda: per_node(platform, big)["n2"] == 1, 60, "placed once n2 fits")
+    finally:
+        api.patch("/api/nodes/n2", json={"reset_capacity": True}).raise_for_status()
+        remove(api, platform, name)
+        remove(api, platform, big)
+
+
+def test_bad_constraints_are_refused(api):
+    for bad in ("node.zone==b", "node.labels.zone=b", "node.labels.==b", "node.name~=x",
+                "node.labels.zone==", "engine.labels.a==b"):
+        r = api.post("/api/deployments", json={"name": unique("bad"), "image": HTTPD,
+                                               "placement": {"constraints": [bad]}})
+        assert r.status_code == 422, (bad, r.text)
+        assert "constraints" in r.text
+
+
+def test_global_runs_one_per_node_and_follows_a_node_joining(api, platform):
+    name = unique("global")
+    api.post("/api/nodes/n2/pause").raise_for_status()  # n2 takes nothing new: not joined
+    try:
+        job = deploy(api, name, 1, mode="global")
+        assert job["status"] == "succeeded", job
+        assert per_node(platform, name) == {"local": 1, "n2": 0}
+    finally:
+        api.post("/api/nodes/n2/activate").raise_for_status()
+    wait_until(lambda: per_node(platform, name) == {"local": 1, "n2": 1}, 60,
+               "the global deployment follows n2 joining")
+    assert api.get(f"/api/deployments/{name}").json()["replicas"] == 2
+    remove(api, platform, name)
+
+
+def test_drain_moves_everything_off_start_first_and_rebalance_spreads_again(api, platform):
+    name = unique("drain")
+    assert deploy(api, name, 4, update={"monitor": 0.5, "max_surge": 1,
+                                        "max_unavailable": 0})["status"] == "succeeded"
+    assert per_node(platform, name) == {"local": 2, "n2": 2}
+    low, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            low.append(api.get(f"/api/deployments/{name}").json()["status"]["ready"])
+            time.sleep(0.1)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        r = api.post("/api/nodes/local/drain", params={"wait": 60})
+        job = api.job(r, wait=120)
+        assert job["result"]["drained"] is True, job
+    finally:
+        stop.set()
+        sampler.join(10)
+        assert not sampler.is_alive()
+    print(f"[drain] ready sampled {len(low)} times, lowest {min(low)}")
+    assert min(low) >= 4  # max_unavailable 0: never below the replicas while draining
+    assert per_node(platform, name) == {"local": 0, "n2": 4}
+    exited = platform.engines["local"].api.containers(all=True, filters={"label": [
+        f"harbormaster.deployment={name}"]})
+    assert not [c for c in exited if c["State"] == "running"]
+    api.post("/api/nodes/local/activate").raise_for_status()
+    api.job(api.post(f"/api/deployments/{name}/rebalance", params={"wait": 60}), wait=120)
+    assert per_node(platform, name) == {"local": 2, "n2": 2}
+    remove(api, platform, name)
+
+
+@pytest.mark.disruptive
+def test_n2_worker_killed_while_a_scale_places_there_ends_exact(api, platform):
+    name = unique("n2kill")
+    assert deploy(api, name, 1)["status"] == "succeeded"
+    platform.expect_restart("worker")
+    platform.expect_log("worker", r"SIGKILL|Failed to process message|node_actions")
+    r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
+    job_id = r.json()["id"]
+    # kill n2's worker once a node job of this scale is running there
+    wait_until(lambda: [j for j in api.get("/api/jobs", params={
+        "kind": "node_actions", "status": "running"}).json()["items"]
+        if j["target"] == "nodes/n2"], 30, "a node job running on n2")
+    os.killpg(platform.n2_pid("worker"), signal.SIGKILL)
+    job = api.job(api.get(f"/api/jobs/{job_id}"), wait=120)
+    assert job["status"] == "succeeded", job
+    counts = per_node(platform, name)
+    assert sum(counts.values()) == 10, counts
+    names = [c["Names"][0] for client in platform.engines.values()
+             for c in client.api.containers(filters={"label": f"harbormaster.deployment={name}"})]
+    slots = [n.rsplit("-", 1)[1].split(".")[0] for n in names]
+    assert sorted(slots) == sorted(set(slots)), names  # one per slot: no duplicates
+    remove(api, platform, name)
