@@ -60,6 +60,12 @@ TEST_PROFILE = {
     "HARBORMASTER_DISK_INTERVAL": "5",
     "HARBORMASTER_PROBE_TICK": "0.1",
     "HARBORMASTER_AUTOSCALE_INTERVAL": "2",
+    # placement: tests that measure capacity set it per node through the API; the rest
+    # must never run out of room on a shared host
+    "HARBORMASTER_DEFAULT_CPU_REQUEST": "0.01",
+    "HARBORMASTER_DEFAULT_MEMORY_REQUEST": "8388608",
+    "HARBORMASTER_NODE_RESERVE_MEMORY": "0",
+    "HARBORMASTER_NODE_DOWN_AFTER": "5",
     # the suite polls: keep the shared limits out of its way (tests set tight per-token ones)
     "HARBORMASTER_RATE_LIMIT": "100000/minute",
     "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
