@@ -9,9 +9,9 @@ sessions (or a session and a developer's engine) never collide; every address co
 
 ``kill()`` is a sudden loss (SIGKILL of dockerd and its containerd; with ``containers`` its
 containers' processes too: a host lost); ``start()`` again brings it back on the same data
-root and socket. ``stop()`` removes everything it created (what a kill left behind too:
-tests.support.leftovers), each step tried even when one before it failed. Nothing here touches the machine's
-first engine or anything this module did not create.
+root and socket. ``stop()`` removes everything it created (and what a kill left behind:
+tests.support.leftovers), each step tried even when one before it failed. Nothing here
+touches the machine's first engine or anything this module did not create.
 """
 from __future__ import annotations
 
