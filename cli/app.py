@@ -1,6 +1,7 @@
 """The harbormaster command's group, its context (the client, --json anywhere on the line)
-and what every command shares; cli.commands, cli.resources and cli.scaling add commands to
-it, and ``run_cli`` runs it with one clear line on stderr for every expected failure."""
+and what every command shares (following a request's job included); cli.commands,
+cli.resources, cli.nodes and cli.scaling add commands to it, and ``run_cli`` runs it with
+one clear line on stderr for every expected failure."""
 from __future__ import annotations
 
 import sys
@@ -50,7 +51,7 @@ class Command(click.Command):
 
 
 class Group(click.Group):
-    """The main command and its groups (deploy, tokens, scaling): --json before or after
+    """The main command and its groups (deploy, node, tokens, scaling): --json before or after
     them, and every command under them a Command."""
     command_class = Command
     group_class = type  # subgroups are of this class too
@@ -85,6 +86,29 @@ def submit(c: Context, method: str, path: str, **kwargs) -> dict:
     """Send a job-making request and follow the job to its end."""
     job = c.client.request(method, path, **kwargs).json()
     return c.client.follow(job, quiet=c.json)
+
+
+def waiting(until: str):
+    """--wait/--no-wait and --timeout on a command whose request makes a job: whether to
+    follow the job until ``until`` (its end), and for how long at most."""
+    def add(command):
+        command = click.option("--timeout", type=float, default=None,
+                               help="stop following after this many seconds (exit 1; the "
+                                    "job goes on) [default: until the job ends]")(command)
+        return click.option("--wait/--no-wait", default=True, show_default=True,
+                            help=f"follow the job until {until}")(command)
+    return add
+
+
+def followed(c: Context, job: dict, wait: bool, timeout: float | None,
+             line: str) -> dict | None:
+    """With ``wait``, the job once it has ended (CliError when it failed or ``timeout``
+    passed); without, print ``line`` with the job and how to follow it, and None."""
+    if not wait:
+        show_job_result(c, job, f"{line}: job {job['id'][:8]} {job['status']} "
+                                f"(`harbormaster job {job['id'][:8]} --wait` follows it)")
+        return None
+    return c.client.follow(job, quiet=c.json, timeout=timeout)
 
 
 

@@ -41,12 +41,13 @@ def status(c: Context):
 @click.option("--deployment", default=None, help="only this deployment's instances")
 @pass_ctx
 def ps(c: Context, show_all, deployment):
-    """List containers."""
+    """List containers, with the node each runs on."""
     items = c.client.items("/api/containers", {"deployment": deployment,
                                                "state": None if show_all else "running"})
     output.listing(c.json, items,
-                   ["name", "image", "state", "health", "deployment", "ports", "started"],
-                   lambda i: [i["name"], i["image"], i["state"], i.get("health"),
+                   ["name", "image", "state", "health", "node", "deployment", "ports",
+                    "started"],
+                   lambda i: [i["name"], i["image"], i["state"], i.get("health"), i.get("node"),
                               i.get("deployment"), output.ports(i.get("ports")),
                               output.ago(i.get("started_at"))])
 

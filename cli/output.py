@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # piped output is for grep and awk: no wrapping or truncation at 80 columns
 OUT = Console(width=None if sys.stdout.isatty() else 4096)
@@ -20,7 +21,9 @@ def emit_json(data) -> None:
 def table(columns: list[str], rows: list[list], title: str | None = None) -> None:
     shown = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
     for row in rows:
-        shown.add_row(*["" if cell is None else str(cell) for cell in row])
+        # a Text keeps its style (a down node in red); anything else is shown as a string
+        shown.add_row(*["" if cell is None else cell if isinstance(cell, Text) else str(cell)
+                        for cell in row])
     OUT.print(shown)
 
 
@@ -42,11 +45,33 @@ def ago(stamp: str | None) -> str:
         return stamp
     if then.tzinfo is None:
         then = then.replace(tzinfo=timezone.utc)
-    seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
+    return age((datetime.now(timezone.utc) - then).total_seconds())
+
+
+def age(seconds: float | None) -> str:
+    """Seconds back from now as "12s ago" / "3m ago" / "5h ago" / "2d ago"."""
+    if seconds is None:
+        return ""
+    whole = max(0, int(seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+        if whole >= size:
+            return f"{whole // size}{unit} ago"
+    return f"{whole}s ago"
+
+
+def size(count: int | None) -> str:
+    """Bytes in binary units as docker stats shows them: "64MiB", "3.8GiB"."""
+    if count is None:
+        return ""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value /= 1024
+    else:
+        unit = "TiB"
+    # three significant digits, never in exponent form (1000KiB, not 1e+03KiB)
+    return f"{value:.0f}{unit}" if value >= 100 else f"{value:.3g}{unit}"
 
 
 def ports(mapping: dict | None) -> str:

@@ -1,5 +1,5 @@
-"""Pure parsers for the CLI's options (no I/O): KEY=VALUE pairs, port specs, --since times,
-manifests."""
+"""Pure parsers for the CLI's options (no I/O): KEY=VALUE pairs, node label edits, port
+specs, durations and --since times, manifests."""
 from __future__ import annotations
 
 import json
@@ -21,6 +21,21 @@ def pairs(values: tuple[str, ...] | list[str], what: str) -> dict[str, str]:
         if not sep or not key:
             raise ParseError(f"{what} {value!r} is not KEY=VALUE")
         out[key] = rest
+    return out
+
+
+def label_edits(values: tuple[str, ...] | list[str]) -> dict[str, str | None]:
+    """kubectl's label arguments: ["disk=ssd", "zone-"] -> {"disk": "ssd", "zone": None}
+    (KEY=VALUE sets, KEY- removes; the PATCH body of /api/nodes/<name>'s labels)."""
+    out: dict[str, str | None] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if sep and key:
+            out[key] = rest
+        elif not sep and len(value) > 1 and value.endswith("-"):
+            out[value[:-1]] = None
+        else:
+            raise ParseError(f"label {value!r} is neither KEY=VALUE (set) nor KEY- (remove)")
     return out
 
 
@@ -53,17 +68,37 @@ GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))
 GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
             "h": 3600.0}
-UNIX_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+SECONDS = re.compile(r"\d+(?:\.\d+)?")  # plain seconds: a duration, or Unix time for --since
+
+
+def go_seconds(text: str) -> float | None:
+    """A Go duration (10m, 1h30m, 250ms) in seconds; None when ``text`` is not one."""
+    if not GO_DURATION.fullmatch(text):
+        return None
+    return sum(float(number) * GO_UNITS[unit] for number, unit in GO_PART.findall(text))
+
+
+def duration(value: str, what: str) -> float:
+    """A length of time as the CLI's options take it: a Go duration (10m, 1h30m, 90s) or
+    plain seconds (600); more than zero."""
+    text = value.strip()
+    seconds = float(text) if SECONDS.fullmatch(text) else go_seconds(text)
+    if seconds is None:
+        raise ParseError(f"{what} {value!r}: not a duration like 90s, 10m or 1h30m "
+                         "(or plain seconds)")
+    if seconds <= 0:
+        raise ParseError(f"{what} {value!r}: must be more than zero")
+    return seconds
 
 
 def since(value: str, now: datetime) -> datetime:
     """docker's --since: a Go duration back from ``now`` (10m, 1h30m, 250ms), an RFC 3339 or
     ISO 8601 time (local time when it names no zone, as docker does), or Unix seconds."""
     text = value.strip()
-    if GO_DURATION.fullmatch(text):
-        seconds = sum(float(number) * GO_UNITS[unit] for number, unit in GO_PART.findall(text))
+    seconds = go_seconds(text)
+    if seconds is not None:
         return now - timedelta(seconds=seconds)
-    if UNIX_SECONDS.fullmatch(text):
+    if SECONDS.fullmatch(text):
         return datetime.fromtimestamp(float(text), timezone.utc)
     try:
         moment = datetime.fromisoformat(text)

@@ -2,38 +2,42 @@
 the CLI. `deploy apply -f web.yaml` creates the deployment or PATCHes it to the manifest."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from cli import output
 from cli.client import CliError
-from cli.app import Context, main, pass_ctx, ref_path, show_job_result, submit
+from cli.app import (Context, followed, main, pass_ctx, ref_path, show_job_result, submit,
+                     waiting as app_waiting)
 from cli.parse import manifest
-
-
-def waiting(command):
-    """--wait/--no-wait and --timeout: whether to follow the deployment's job to its end."""
-    command = click.option("--timeout", type=float, default=None,
-                           help="stop following after this many seconds (exit 1; the job "
-                                "goes on) [default: until the job ends]")(command)
-    return click.option("--wait/--no-wait", default=True, show_default=True,
-                        help="follow the job until the deployment has converged, or exit 1 "
-                             "with why it cannot (rolled back, crash loop, paused, ...)")(command)
 
 
 def changed(c: Context, name: str, job: dict, wait: bool, timeout: float | None,
             line: str) -> None:
     """Report a deployment request's job: with ``wait``, once it has ended (it ends when the
-    deployment has converged to what was asked, or fails saying why it cannot)."""
-    if not wait:
-        return show_job_result(c, job, f"{line}: job {job['id'][:8]} {job['status']} "
-                                       f"(`harbormaster job {job['id'][:8]} --wait` follows it)")
-    job = c.client.follow(job, quiet=c.json, timeout=timeout)
+    deployment has converged to what was asked, or fails saying why it cannot), with where
+    its instances run."""
+    job = followed(c, job, wait, timeout, line)
+    if job is None:
+        return
     deployment = c.client.get(f"/api/deployments/{ref_path(name)}")
     st = deployment["status"]
     show_job_result(c, job, f"{line}: {st['ready']}/{st['desired']} ready "
-                            f"(generation {deployment['generation']})")
+                            f"(generation {deployment['generation']})"
+                            f"{on_nodes(deployment.get('instances') or [])}")
+
+
+def on_nodes(instances: list[dict]) -> str:
+    """"; 2 on local, 2 on n2": where a deployment's running replicas are."""
+    counts = Counter(i.get("node") for i in instances
+                     if i.get("state") == "running" and i.get("role", "active") == "active")
+    return "; " + ", ".join(f"{k} on {n}" for n, k in sorted(counts.items())) if counts else ""
+
+
+waiting = app_waiting("the deployment has converged, or exit 1 with why it cannot (rolled "
+                      "back, crash loop, paused, ...)")
 
 
 @main.group()
@@ -88,10 +92,31 @@ def get_deployment(c: Context, name):
                      f"  {st['state']}{' (' + st['reason'] + ')' if st.get('reason') else ''}")
     output.OUT.print(f"desired {st['desired']}  running {st['running']}  ready {st['ready']}"
                      f"  healthy {st['healthy']}  updated {st['updated']}")
-    output.table(["instance", "slot", "gen", "state", "health", "ports", "started"],
-                 [[i["name"], i.get("slot"), i.get("generation"), i["state"], i.get("health"),
-                   output.ports(i.get("ports")), output.ago(i.get("started_at"))]
+    where = placement_line(d)
+    if where:
+        output.OUT.print(where, highlight=False, markup=False)
+    output.table(["instance", "slot", "gen", "node", "state", "health", "ports", "started"],
+                 [[i["name"], i.get("slot"), i.get("generation"), i.get("node"), i["state"],
+                   i.get("health"), output.ports(i.get("ports")), output.ago(i.get("started_at"))]
                   for i in d.get("instances") or []])
+    for slot in d.get("slots") or []:
+        if slot.get("pending"):
+            output.OUT.print(f"slot {slot['slot']} pending: {slot['pending']}",
+                             style="red", highlight=False, markup=False)
+
+
+def placement_line(d: dict) -> str:
+    """"placement: spread, node.labels.zone==b, at most 2 per node; mode global", or "" when
+    the deployment says nothing of where it runs."""
+    rules = d.get("placement") or {}
+    parts = [rules["strategy"]] if rules.get("strategy") else []
+    parts += rules.get("constraints") or []
+    if rules.get("max_per_node"):
+        parts.append(f"at most {rules['max_per_node']} per node")
+    line = f"placement: {', '.join(parts)}" if parts else ""
+    if d.get("mode") == "global":
+        line = f"{line}; mode global" if line else "mode global: one instance on every node"
+    return line
 
 
 @deploy.command()
@@ -119,6 +144,9 @@ def _deployment_verb(verb: str, path_suffix: str, doc: str, done: str):
 
 _deployment_verb("restart", "/restart", "Replace every instance, rolling.", "restarted")
 _deployment_verb("rollback", "/rollback", "Go back to the previous generation.", "rolled back")
+_deployment_verb("rebalance", "/rebalance", "Spread the instances evenly over the nodes they "
+                 "may use again (start-first: each moved one is ready before the old goes), "
+                 "as after a node joins or is activated.", "rebalanced")
 
 
 @deploy.command(name="rm")

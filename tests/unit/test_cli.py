@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from cli.client import describe_error
-from cli import commands, resources, scaling  # noqa: F401 - the commands
+from cli.output import size
+from cli import commands, nodes, resources, scaling  # noqa: F401 - the commands
 from cli.app import run_cli
-from cli.parse import ParseError, manifest, pairs, ports, since
+from cli.parse import ParseError, duration, label_edits, manifest, pairs, ports, since
 
 
 def test_pairs_split_on_the_first_equals_and_keep_the_last_repeat():
@@ -23,6 +24,37 @@ def test_pairs_split_on_the_first_equals_and_keep_the_last_repeat():
 def test_pairs_refuse_what_is_not_key_value(bad):
     with pytest.raises(ParseError, match="KEY=VALUE"):
         pairs([bad], "env")
+
+
+def test_label_edits_set_with_equals_and_remove_with_a_trailing_dash_as_kubectl():
+    assert label_edits(["disk=ssd", "zone-", "empty=", "tier=a=b", "x=y-"]) == {
+        "disk": "ssd", "zone": None, "empty": "", "tier": "a=b", "x": "y-"}
+    # the last word on a key wins, as with repeated KEY=VALUE options
+    assert label_edits(["disk=ssd", "disk-"]) == {"disk": None}
+
+
+@pytest.mark.parametrize("bad", ["disk", "-", "=ssd", "", "disk+"])
+def test_label_edits_refuse_what_neither_sets_nor_removes(bad):
+    with pytest.raises(ParseError, match="KEY=VALUE .set. nor KEY- .remove."):
+        label_edits([bad])
+
+
+@pytest.mark.parametrize("value,seconds", [
+    ("10m", 600), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400), ("250ms", 0.25),
+    ("600", 600), ("2.5", 2.5), (" 10m ", 600),
+])
+def test_durations_are_go_durations_or_plain_seconds(value, seconds):
+    assert duration(value, "deadline") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad,why", [
+    ("", "not a duration"), ("ten minutes", "not a duration"), ("10x", "not a duration"),
+    ("-5m", "not a duration"), ("m", "not a duration"), ("1h30", "not a duration"),
+    ("0", "more than zero"), ("0s", "more than zero"),
+])
+def test_durations_refuse_the_rest_naming_the_option(bad, why):
+    with pytest.raises(ParseError, match=f"^deadline .*{why}"):
+        duration(bad, "deadline")
 
 
 def test_ports_take_dockers_forms_without_a_host_address():
@@ -46,6 +78,15 @@ def test_manifest_reads_yaml_and_json_and_needs_a_name():
         manifest("- a\n- b\n", "web.yaml")
     with pytest.raises(ParseError, match="not valid JSON"):
         manifest("{", "web.json")
+
+
+@pytest.mark.parametrize("count,shown", [
+    (0, "0B"), (1000, "1000B"), (1536, "1.5KiB"), (1000 * 1024, "1000KiB"),
+    (64 * 2**20, "64MiB"), (int(10.5 * 2**20), "10.5MiB"), (int(3.8 * 2**30), "3.8GiB"),
+    (3 * 2**40, "3TiB"), (None, ""),
+])
+def test_sizes_read_as_docker_stats_shows_them(count, shown):
+    assert size(count) == shown
 
 
 def _response(status: int, body: bytes) -> requests.Response:
@@ -75,6 +116,10 @@ def exit_of(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
     ("--json", "ps"), ("ps", "--json"), ("ps", "-a", "--json"), ("deploy", "ls", "--json"),
     ("deploy", "--json", "ls"), ("events", "--json", "--kind", "die"),
     ("scaling", "decisions", "--json"), ("tokens", "ls", "--json"), ("job", "3f2a", "--json"),
+    ("node", "ls", "--json"), ("node", "--json", "ls"), ("--json", "node", "get", "n2"),
+    ("node", "label", "n2", "disk=ssd", "zone-", "--json"), ("node", "pause", "n2", "--json"),
+    ("node", "drain", "n2", "--deadline", "10m", "--json"), ("node", "rm", "n2", "--json"),
+    ("deploy", "rebalance", "web", "--json"),
 ])
 def test_json_is_accepted_anywhere_on_the_line(monkeypatch, capsys, argv):
     code, err = exit_of(monkeypatch, capsys, *argv)
@@ -111,6 +156,16 @@ def test_since_without_a_zone_is_local_time_as_in_docker():
 def test_since_refuses_the_rest_with_examples(bad):
     with pytest.raises(ParseError, match="10m"):
         since(bad, NOW)
+
+
+@pytest.mark.parametrize("argv,why", [
+    (("node", "label", "n2", "disk"), "label 'disk' is neither KEY=VALUE (set) nor KEY-"),
+    (("node", "drain", "n2", "--deadline", "soon"), "deadline 'soon': not a duration"),
+])
+def test_node_arguments_are_refused_before_any_request(monkeypatch, capsys, argv, why):
+    code, err = exit_of(monkeypatch, capsys, *argv)
+    assert code == 1 and err.startswith(f"harbormaster: {why}"), (code, err)
+    assert "cannot reach" not in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("argv", [
