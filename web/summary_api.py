@@ -1,15 +1,16 @@
 """/api/summary: everything the dashboard shows, in one answer, so that a page makes one
-request per refresh: the service map, the deployments with their status counts, the
-instances with their latest load, the recent jobs and the recent events (viewer role)."""
+request per refresh: the service map, the nodes with what is reserved of each, the
+deployments with their status counts, the instances with their node and latest load, the
+recent jobs and the recent events (viewer role)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any, Optional
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-from db import containers, dashboard, deployments, health, jobs
+from db import containers, dashboard, deployments, health, jobs, nodes
 from web import dispatch, views
 from web.deploy_schemas import DeploymentStatus
 from web.events_api import event_json
@@ -56,6 +57,24 @@ class SummaryMap(BaseModel):
     edges: list[MapEdge]
 
 
+class NodeSummary(BaseModel):
+    name: str
+    status: str = Field(description="ready, down or returning")
+    ready: bool = Field(description="placement may use it (fresh heartbeat, Docker usable)")
+    availability: str = Field(description="active, pause or drain")
+    address: str
+    labels: dict[str, str]
+    heartbeat_age: float = Field(description="seconds since its agent's last heartbeat")
+    down_since: Optional[datetime] = None
+    docker: dict[str, Any] = Field(description="ok, version, latency_ms, error")
+    capacity: dict[str, Any] = Field(description="cpus and memory (bytes) placement offers")
+    reserved: dict[str, Any] = Field(description="cpus and memory reserved by its instances")
+    instances: int
+
+
+NODE_FIELDS = tuple(NodeSummary.model_fields)
+
+
 class DeploymentSummary(BaseModel):
     name: str
     image: str
@@ -91,6 +110,7 @@ class InstanceSummary(BaseModel):
 class SummaryOut(BaseModel):
     generated_at: datetime
     map: SummaryMap
+    nodes: list[NodeSummary]
     deployments: list[DeploymentSummary]
     instances: list[InstanceSummary]
     instances_truncated: bool = Field(description=f"more than {MAX_INSTANCES} live instances")
@@ -193,11 +213,21 @@ def map_json(summaries: dict[str, dict]) -> dict:
     return graph
 
 
+def nodes_json() -> list[dict]:
+    """Every node as /api/nodes shows it, only what the dashboard draws."""
+    states = views.fleet_states()
+    # a node that registered between the two reads is shown on the next refresh
+    return [{k: shown[k] for k in NODE_FIELDS} for shown in (
+        views.node_json(row, states[row["name"]]) for row in nodes.all_nodes()
+        if row["name"] in states)]
+
+
 @bp.get("/summary", responses={200: SummaryOut})
 def summary():
     """Everything the dashboard shows, in one answer.
 
-    The service map, the deployments with their status counts and load, the instances
+    The service map, the nodes (status, availability, capacity and what is reserved of it,
+    instances), the deployments with their status counts and load, the instances
     (live ones, and each crash-looping slot's last one) with state, health, restarts, node
     and latest cpu and memory, the recent jobs and the newest events."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
@@ -206,6 +236,7 @@ def summary():
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "map": map_json(summaries),
+        "nodes": nodes_json(),
         "deployments": list(summaries.values()),
         "instances": instances,
         "instances_truncated": truncated,

@@ -125,6 +125,7 @@ function percent(value) { return value === null || value === undefined ? "" : `$
 
 function render(s) {
   renderMap(s.map);
+  renderNodes(s.nodes);  // nodes.js; before the instances, whose node cells it colours
   renderDeployments(s.deployments);
   renderInstances(s.instances, s.instances_truncated);
   renderJobs(s.jobs);
@@ -238,7 +239,7 @@ function renderInstances(list, truncated) {
       state = `crash loop${exit}, next start in ${seconds} s`;
     }
     tr.append(cell(i.name, "name"), cell(state, `state ${i.backoff_until ? "crashloop" : i.state}`),
-              cell(i.health, i.health), cell(i.restarts, "restarts"), cell(i.node),
+              cell(i.health, i.health), cell(i.restarts, "restarts"), nodeCell(i.node),
               cell(percent(i.cpu_percent), `cpu ${i.load || ""}`),
               cell(percent(i.memory_percent), `memory ${i.load || ""}`),
               cell(i.endpoint, "endpoint"));
@@ -261,8 +262,8 @@ function renderJobs(list) {
 function renderEvents(list) {
   $("#events").replaceChildren(...list.map((e) => {
     const li = document.createElement("li");
-    li.textContent = `${new Date(e.at).toLocaleTimeString()} ${e.kind} ` +
-      `${e.deployment || ""} ${e.container || ""} ${e.who ? "by " + e.who : ""}`;
+    li.textContent = `${new Date(e.at).toLocaleTimeString()} ${e.kind} ${e.deployment || ""} ` +
+      `${e.container || (e.detail || {}).node || ""} ${e.who ? "by " + e.who : ""}`;
     return li;
   }));
 }
