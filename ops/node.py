@@ -20,7 +20,7 @@ from db.pool import Unavailable
 from ops import bootstrap, images, supervise
 from workers import docker_ops
 
-PROGRAMS = ("worker", "agent")
+PROGRAMS = ("worker", "executor", "agent")
 # a node's name is a directory and a queue name (node.<name>)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 

@@ -19,7 +19,7 @@ from honcho.environ import parse_procfile
 import config
 from config import ROOT
 
-LONG_RUNNING = ("web", "worker", "scheduler", "agent")
+LONG_RUNNING = ("web", "worker", "executor", "scheduler", "agent")
 
 
 def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:

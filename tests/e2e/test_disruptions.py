@@ -21,7 +21,8 @@ def unique(prefix: str) -> str:
 
 def test_outbox_sends_the_job_once_redis_is_back(api, platform):
     # the worker's consumers log each failed reconnection at CRITICAL while Redis is away
-    platform.expect_log("worker", r"Consumer encountered a connection error")
+    for program in ("worker", "executor"):
+        platform.expect_log(program, r"Consumer encountered a connection error")
     platform.stop_redis()
     try:
         name = unique("outbox")
@@ -44,17 +45,18 @@ def test_worker_killed_during_create_job_ends_with_exactly_one_container(api, pl
     # only this container's create call (other deployments may be creating meanwhile)
     platform.proxy.hold(f"/containers/create?name={name}".encode())
     try:
-        r = api.post("/api/containers", json={"image": HTTPD, "name": name})
+        r = api.post("/api/containers", json={"image": HTTPD, "name": name, "node": "local"})
         job_id = r.json()["id"]
-        wait_until(platform.proxy.held.is_set, 30, "the worker's create call reached Docker")
+        wait_until(platform.proxy.held.is_set, 30, "the executor's create call reached Docker")
         assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
-        worker_pid = platform.program_pid("worker")
-        platform.expect_restart("worker")
-        os.killpg(worker_pid, signal.SIGKILL)  # the whole group: dramatiq and its children
+        # the node's Docker work runs in its executor: the whole group, dramatiq and children
+        executor_pid = platform.program_pid("executor")
+        platform.expect_restart("executor")
+        os.killpg(executor_pid, signal.SIGKILL)
     finally:
         platform.proxy.release()
-    wait_until(lambda: platform.program_pid("worker") not in (0, worker_pid), 30,
-               "supervisord restarted the worker")
+    wait_until(lambda: platform.program_pid("executor") not in (0, executor_pid), 30,
+               "supervisord restarted the executor")
     job = api.get(f"/api/jobs/{job_id}", params={"wait": 60}).json()
     assert job["status"] == "succeeded", job
     assert job["attempts"] >= 2
@@ -64,14 +66,15 @@ def test_worker_killed_during_create_job_ends_with_exactly_one_container(api, pl
 
 def test_docker_cut_off_answers_503_naming_docker_and_recovers(api, platform):
     name = unique("cut")
-    api.job(api.post("/api/containers", json={"image": HTTPD, "name": name}))
-    # actors fail on the cut engine (and are retried): the worker logs each failure
-    platform.expect_log("worker", r"\[ERROR\] Failed to process message [\s\S]*"
-                                  r"docker engine unreachable")
+    api.job(api.post("/api/containers", json={"image": HTTPD, "name": name, "node": "local"}))
+    # actors fail on the cut engine (and are retried): the executor logs each failure
+    platform.expect_log("executor", r"\[ERROR\] Failed to process message [\s\S]*"
+                                    r"docker engine unreachable")
     platform.proxy.cut()
     try:
-        (r,) = wait_until(lambda: _503(api.post("/api/containers", json={"image": HTTPD})), 20,
-                          "requests needing Docker answer 503")
+        # local's engine is cut (n2's still answers): work for local answers 503
+        (r,) = wait_until(lambda: _503(api.post("/api/containers", json={
+            "image": HTTPD, "node": "local"})), 20, "requests needing local's Docker answer 503")
         assert "docker" in r.json()["detail"].lower()
         assert r.json()["error"] == "dependency_unavailable"
         assert api.get(f"/api/containers/{name}/logs").status_code == 503
@@ -81,9 +84,9 @@ def test_docker_cut_off_answers_503_naming_docker_and_recovers(api, platform):
         assert api.get("/api/events").status_code == 200
     finally:
         platform.proxy.restore()
-    wait_until(lambda: api.post("/api/containers", json={"image": HTTPD, "name": unique("back")},
-                                params={"wait": 30}).status_code == 200, 30,
-               "Docker work accepted again")
+    wait_until(lambda: api.post("/api/containers", json={
+        "image": HTTPD, "name": unique("back"), "node": "local"}, params={"wait": 30})
+        .status_code == 200, 60, "Docker work accepted again")
     logs = api.get(f"/api/containers/{name}/logs")
     assert logs.status_code == 200
 
@@ -117,7 +120,9 @@ def test_restarting_every_platform_process_leaves_the_containers_untouched(api, 
 def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
     name = unique("kscale")
     r = api.post("/api/deployments", json={"name": name, "image": HTTPD, "replicas": 1,
-                                           "update": {"monitor": 0.5}}, params={"wait": 60})
+                                           "update": {"monitor": 0.5},
+                                           "placement": {"constraints": ["node.name==local"]}},
+                 params={"wait": 60})
     assert r.json()["status"] == "succeeded", r.text
     # hold slot 5's create call in the socket proxy: the scale is surely still running when
     # the worker dies (a 10-container scale can finish in two seconds)
@@ -127,9 +132,11 @@ def test_worker_killed_during_a_scale_to_10_still_ends_with_10(api, platform):
         job_id = r.json()["id"]
         wait_until(platform.proxy.held.is_set, 30, "the scale's create of slot 5 reached Docker")
         assert api.get(f"/api/jobs/{job_id}").json()["status"] == "running"
-        worker_pid = platform.program_pid("worker")
-        platform.expect_restart("worker")
-        os.killpg(worker_pid, signal.SIGKILL)
+        # both halves of the node's worker: the planner (default queue) and the executor
+        # (its Docker work), each a process group
+        for program in ("worker", "executor"):
+            platform.expect_restart(program)
+            os.killpg(platform.program_pid(program), signal.SIGKILL)
     finally:
         platform.proxy.release()
     wait_until(lambda: len([c for c in platform.containers(**{"harbormaster.deployment": name})

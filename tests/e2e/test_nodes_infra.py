@@ -136,9 +136,9 @@ def _get(url: str):
 @pytest.mark.disruptive
 def test_n2_engine_killed_its_agent_reports_docker_down_then_back(platform):
     agent = platform.n2_pid("agent")
-    # n2's actors fail while its engine is away (and are retried): its worker logs each
-    platform.expect_log("worker", r"\[ERROR\] Failed to process message [\s\S]*"
-                                  r"docker engine unreachable")
+    # n2's job actors fail while its engine is away (and are retried): its executor logs each
+    platform.expect_log("executor", r"\[ERROR\] Failed to process message [\s\S]*"
+                                    r"docker engine unreachable")
     platform.n2.kill_engine()
     try:
         assert not platform.n2.engine.answers()

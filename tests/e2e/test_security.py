@@ -47,6 +47,7 @@ def test_401_without_or_with_a_bad_token(anonymous, platform):
 # who may call what: every route the application has, by the role of the caller
 PUBLIC = {"/health", "/api/openapi.json", "/", "/static/<path:filename>", "/metrics"}
 ADMIN_ONLY = ("/api/tokens", "/api/audit")
+ADMIN_CHANGES = ("/api/nodes",)
 # bodies that are refused (422) or name nothing that exists (404): nothing changes
 BODY = {"/containers/<path:image>/start": {"count": 0}}
 
@@ -73,7 +74,9 @@ def test_every_route_by_role(api, operator, viewer, anonymous, platform):
     The probes name nothing that exists or carry refused bodies, so nothing changes."""
     wrong = []
     for method, rule in routes(platform):
-        admin_only = rule.startswith(ADMIN_ONLY)
+        # nodes: viewers read them, only admins change them
+        admin_only = rule.startswith(ADMIN_ONLY) or (rule.startswith(ADMIN_CHANGES)
+                                                     and method != "GET")
         expected = {
             "anonymous": "ok" if rule in PUBLIC and method == "GET" else 401,
             "viewer": "ok" if method == "GET" and not admin_only else 403,
@@ -206,6 +209,7 @@ def concrete(rule: str, values: dict) -> str:
     """The rule with every path parameter replaced by a real object's key."""
     special = {("/containers/instances/<ref>/health", "ref"): values["docker_id"],
                ("/api/services/<name>/endpoints", "name"): values["service"],
+               ("/api/nodes/<name>", "name"): "local",
                ("/static/<path:filename>", "filename"): "dashboard.js"}
     return PARAMETER.sub(lambda m: str(special.get((rule, m.group(1)), values[m.group(1)])),
                          rule)
@@ -227,11 +231,12 @@ def redis_values(client) -> list[bytes]:
 def plant(api, platform, secret: str, name: str, deployment: str) -> tuple[dict, dict]:
     """A container and a deployment carrying the secret, their job messages read in Redis
     while no worker consumes them."""
-    platform.stop_program("worker")  # hold the messages in Redis
+    for program in ("worker", "executor"):  # hold the messages in Redis
+        platform.stop_program(program)
     try:
         created = api.post("/api/containers", json={
             "image": HTTPD, "name": name, "secret_env": {"API_KEY": secret},
-            "env": {"PLAIN": "visible"}})
+            "env": {"PLAIN": "visible"}, "node": "local"})
         deployed = api.post("/api/deployments", json={
             "name": deployment, "image": HTTPD, "replicas": 1, "update": {"monitor": 0.5},
             "secret_env": {"DEPLOY_KEY": secret}})
@@ -242,7 +247,8 @@ def plant(api, platform, secret: str, name: str, deployment: str) -> tuple[dict,
             assert any(job["id"].encode() in v for v in values), f"message of {job['id']}"
         assert not [v for v in values if secret.encode() in v]
     finally:
-        platform.start_program("worker")
+        for program in ("worker", "executor"):
+            platform.start_program(program)
     return api.job(created), api.job(deployed)
 
 

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROGRAMS = ("web", "worker", "scheduler", "agent")
+PROGRAMS = ("web", "worker", "executor", "scheduler", "agent")
 TRACEBACK = "Traceback (most recent call last):"
 # the level where each format writes it: "[ts] [..] [ERROR] msg" (dramatiq, gunicorn),
 # "ts program ERROR msg" (ours), "ERROR:logger:msg" (logging's default)

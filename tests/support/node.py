@@ -24,7 +24,7 @@ from tests.support.leftovers import pid_alive
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = ("worker", "agent")
+PROGRAMS = ("worker", "executor", "agent")
 
 
 class SecondNode:
@@ -139,6 +139,11 @@ class SecondNode:
                        30, f"the killed agent's claim on {self.name} released")
             self.start_processes()
         wait_until(lambda: self.heartbeat_fresh(), 60, f"node {self.name}'s heartbeat fresh")
+        # a node declared down meanwhile takes work again once its own worker has removed
+        # its stale instances (returning -> ready)
+        wait_until(lambda: self.sql("SELECT status FROM nodes WHERE name = %s",
+                                    (self.name,))[0][0] == "ready", 90,
+                   f"node {self.name} ready again")
 
     # --- stop -----------------------------------------------------------------------------
     def stop_processes(self) -> None:
