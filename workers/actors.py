@@ -8,6 +8,7 @@ Run with ``dramatiq workers.runtime:setup workers.actors --queues default node.<
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import dramatiq
@@ -20,7 +21,8 @@ from workers import (autoscaler, cleanup, converge, create, docker_ops, executor
                      runtime, sweep)
 from workers import testing  # noqa: F401 - its actors exist only with HARBORMASTER_TEST_HOOKS
 from workers.broker import MAX_RETRIES
-from workers.docker_ops import NotFound, Permanent
+from db.pool import Unavailable
+from workers.docker_ops import DockerError, NotFound, Permanent
 from workers.record import record
 
 log = logging.getLogger("harbormaster.actors")
@@ -47,6 +49,21 @@ def target(args: dict) -> dict:
 def summary(row: dict) -> dict:
     return {"container_id": row["docker_id"], "name": row["name"], "state": row["state"],
             "ports": row["ports"]}
+
+
+def periodic(actor_name: str, max_age_ms: int | None = None):
+    """A periodic actor: the next round comes anyway, so an engine or a database that is
+    away skips this one with a warning (not an error with its traceback every round)."""
+    def declare(fn):
+        @functools.wraps(fn)
+        def run(*args):
+            try:
+                return fn(*args)
+            except (DockerError, Unavailable) as exc:
+                log.warning("%s skipped: %s", actor_name, exc)
+        return dramatiq.actor(run, actor_name=actor_name, queue_name=messages.DEFAULT_QUEUE,
+                              max_retries=0, max_age=max_age_ms)
+    return declare
 
 
 # --- create -----------------------------------------------------------------
@@ -206,8 +223,7 @@ def reconcile_deployment(job_id: str):
     return result
 
 
-@dramatiq.actor(actor_name=messages.CONVERGE_DEPLOYMENT, queue_name=messages.DEFAULT_QUEUE,
-                max_retries=0)
+@periodic(messages.CONVERGE_DEPLOYMENT)
 def converge_deployment(deployment: str):
     """A trigger without a job (agent events, the scheduler's backstop, backoff timers)."""
     converge.converge(deployment, runtime.settings())
@@ -237,11 +253,6 @@ def reclaim_node(job_id: str):
 
 
 # --- periodic work (sent by the scheduler; no job rows) ------------------------------------
-
-def periodic(actor_name: str, max_age_ms: int | None = None):
-    return dramatiq.actor(actor_name=actor_name, queue_name=messages.DEFAULT_QUEUE,
-                          max_retries=0, max_age=max_age_ms)
-
 
 @periodic(messages.CLEANUP)
 def cleanup_node():

@@ -124,12 +124,13 @@ def one_pass(name: str, cfg: config.Config) -> Pass | None:
 
 def on_ready_nodes(dep: dict, observed: list[Instance], placed: placing.Placed,
                    fleet: placing.Fleet) -> list[Instance]:
-    """What the planner plans over: nobody knows what an instance on a node that is not
-    ready does; once its slot is placed on another node (or the deployment goes) it is
-    stale, removed by its node's worker when the node comes back."""
+    """What the planner plans over: nobody knows what an instance on a node declared down
+    does; once its slot is placed on another node (or the deployment goes) it is stale,
+    removed by its node's worker when the node comes back. (A node only late with its
+    heartbeat keeps its instances as last seen: nothing moves before it is declared down.)"""
     out = []
     for inst in observed:
-        if fleet.ready(inst.node) or inst.state == "removed":
+        if fleet.holds(inst.node) or inst.state == "removed":
             out.append(inst)
         elif inst.role == "active" and (dep["deleting"]
                                         or placed.assignment.get(inst.slot) != inst.node):

@@ -93,9 +93,16 @@ def create_instance(dep: dict, action: dict, cluster: str, cfg: config.Config) -
                                      generation=generation,
                                      incarnation=action["incarnation"])
     service = template.get("service")
-    created = create.create_and_start(name, spec, labels, deployments.secret_owner(dep["name"]),
-                                      aliases=[service["name"]] if service else None,
-                                      start=start)
+    try:
+        created = create.create_and_start(name, spec, labels,
+                                          deployments.secret_owner(dep["name"]),
+                                          aliases=[service["name"]] if service else None,
+                                          start=start)
+    except DockerError:
+        # nothing was made under the reserved name (or it is seen and recorded): the slot
+        # is free for the next pass instead of held by a reservation nobody takes up
+        containers.abandon_request(name)
+        raise
     if created.fresh:
         events.add("instance_created", container=name, deployment=dep["name"],
                    detail={"slot": action["slot"], "generation": generation,

@@ -23,7 +23,13 @@ class Fleet:
     rows: dict = field(default_factory=dict)       # name -> nodes row
 
     def ready(self, name: str | None) -> bool:
+        """Takes work now: fresh heartbeat, Docker usable, not down."""
         return name is not None and name in self.states and self.states[name].ready
+
+    def holds(self, name: str | None) -> bool:
+        """Keeps what is placed on it: not declared down (a heartbeat late by less than
+        HARBORMASTER_NODE_DOWN_AFTER moves nothing; being declared down does)."""
+        return name is not None and name in self.rows and self.rows[name]["status"] == "ready"
 
 def is_ready(row: dict, cfg: config.Config) -> bool:
     return placement.node_is_ready(row["status"], row["age"], row["docker_ok"],
@@ -59,9 +65,10 @@ class Placed:
     pending: dict = field(default_factory=dict)       # slot -> why placed nowhere
 
 def keeps(ask: Ask, fleet_: Fleet, node: str | None) -> bool:
-    """Whether a slot may stay on its node: ready, active, constraints still met."""
+    """Whether a slot may stay on its node: not down, not drained, constraints still met
+    (pause stops new work only)."""
     state = fleet_.states.get(node) if node else None
-    return (state is not None and state.ready and state.availability == "active"
+    return (state is not None and fleet_.holds(node) and state.availability != "drain"
             and all(placement.matches(c, state) for c in ask.constraints))
 
 def place_slots(dep: dict, fleet_: Fleet, cfg: config.Config) -> Placed:
