@@ -23,7 +23,8 @@ def describe(values: list[float]) -> str:
             f"mean {statistics.mean(values):.3f}s  n={len(values)}")
 
 
-def private_platform(**env) -> TestPlatform:
-    plat = TestPlatform(extra_env=env)
+def private_platform(second_node: bool = False, **env) -> TestPlatform:
+    """A platform of one node (bench/multinode asks for the second one)."""
+    plat = TestPlatform(extra_env=env, second_node=second_node)
     plat.start()
     return plat

@@ -95,7 +95,7 @@ def test_rolling_update_keeps_capacity_and_rollback_on_a_crashing_image(api, pla
     name = unique("roll")
     deploy(api, name, 4, update={"monitor": 1, "max_surge": 1, "max_unavailable": 0})
     wait_until(lambda: state(api, name) == "steady", 30, "steady before the update")
-    with DockerWatch(f"harbormaster.deployment={name}") as watch:
+    with DockerWatch(f"harbormaster.deployment={name}", platform.engines) as watch:
         r = api.patch(f"/api/deployments/{name}", json={"image": "harbormaster/busybox-httpd:v2"},
                       params={"wait": 120})
         assert r.json()["status"] == "succeeded", r.text
@@ -158,7 +158,7 @@ def test_concurrent_scales_end_at_the_highest_desired_version(api, platform):
     name = unique("race")
     deploy(api, name, 1, max_replicas=12)
     counts = [random.randint(1, 12) for _ in range(20)]
-    with DockerWatch(f"harbormaster.deployment={name}") as watch:
+    with DockerWatch(f"harbormaster.deployment={name}", platform.engines) as watch:
         with ThreadPoolExecutor(max_workers=20) as pool:
             responses = list(pool.map(
                 lambda n: api.post(f"/api/deployments/{name}/scale", json={"replicas": n}),
@@ -195,7 +195,7 @@ def restart_gaps(watch: DockerWatch) -> list[float]:
 
 def test_crash_loop_backs_off_and_shows_crashloop(api, platform):
     name = unique("crash")
-    with DockerWatch(f"harbormaster.deployment={name}") as watch:
+    with DockerWatch(f"harbormaster.deployment={name}", platform.engines) as watch:
         deploy(api, name, 1, image="harbormaster/busybox-exit",
                restart={"backoff_initial": 1, "backoff_max": 4, "reset_after": 600})
         wait_until(lambda: state(api, name) == "crashloop", 30, "crashloop state")

@@ -34,7 +34,7 @@ def remove_all(client: docker.DockerClient, ids: list[str], errors: list) -> Non
 def test_listing_helpers_survive_containers_removed_meanwhile(platform):
     token = uuid.uuid4().hex[:12]
     # a cluster id no running platform owns: its agent never sees these containers
-    lister = TestPlatform()
+    lister = TestPlatform(second_node=False)
     lister.data.rmdir()  # never started: only its listing is used
     lister._cluster = f"race-{token}"
     labels = {"harbormaster.cluster": lister.cluster_id, "harbormaster.race": token}

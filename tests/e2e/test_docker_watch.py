@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import docker
 import pytest
 
 from tests.support.dockerproxy import DockerProxy
@@ -35,7 +36,7 @@ def test_the_watch_fails_when_its_stream_dies(platform, tmp_path):
     proxy.start()
     try:
         watch = DockerWatch(f"harbormaster.watch-test={uuid.uuid4().hex}",
-                            base_url=proxy.url).__enter__()
+                            engines={"cut": docker.DockerClient(base_url=proxy.url)}).__enter__()
         proxy.cut()  # the engine "goes away" under the stream
         with pytest.raises(WatchFailed, match="event stream died"):
             watch.stop()

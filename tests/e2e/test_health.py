@@ -66,7 +66,7 @@ def test_failing_http_check_replaces_the_instance_after_the_threshold(api, platf
     wait_until(lambda: api.get(f"/api/containers/{instance}").json()["health"] == "healthy",
                30, "instance healthy")
     first_id = api.get(f"/api/containers/{instance}").json()["id"]
-    with DockerWatch(f"harbormaster.deployment={name}") as watch:
+    with DockerWatch(f"harbormaster.deployment={name}", platform.engines) as watch:
         broke = api.post(f"/api/containers/{instance}/exec",
                          json={"command": ["rm", "/www/health"]})
         assert broke.status_code == 200

@@ -49,7 +49,7 @@ def walk(client: Api, api: Api, platform, image: str):
     ids = started.json()["started"]
     assert len(ids) == 2
     for cid in ids:
-        attrs = platform.docker.api.inspect_container(cid)
+        attrs = platform.inspect(cid)
         assert attrs["HostConfig"]["NanoCpus"] == 250_000_000
         assert attrs["Config"]["Labels"]["managed-by"] == image
     listed = {c["id"]: c for c in client.get("/containers").json()["containers"]}
@@ -77,20 +77,20 @@ def walk(client: Api, api: Api, platform, image: str):
 
     updated = client.put(f"/containers/{image}/resources", json={"memory_limit": "96m"})
     assert updated.status_code == 200 and set(updated.json()["updated"]) == set(ids)
-    assert platform.docker.api.inspect_container(ids[0])["HostConfig"]["Memory"] == 96 * 1024 ** 2
+    assert platform.inspect(ids[0])["HostConfig"]["Memory"] == 96 * 1024 ** 2
 
     stopped = client.post(f"/containers/{image}/stop", json={"instanceId": ids[0]})
     assert stopped.status_code == 200 and stopped.json() == {"stopped": True}
     statuses = {i["id"]: i["status"] for i in client.get(f"/containers/{image}/instances").json()[
         "instances"]}
     assert statuses[ids[0]] == "stopped" and statuses[ids[1]] == "running"
-    assert platform.docker.api.inspect_container(ids[0])["State"]["Status"] == "exited"
+    assert platform.inspect(ids[0])["State"]["Status"] == "exited"
     assert client.post(f"/containers/{image}/stop", json={"instanceId": "nope"}).status_code == 404
 
     deleted = client.delete(f"/containers/{image}", json={"instanceId": ids[1]})
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["deleted"] is True and deleted.json()["container_id"] == ids[1]
-    assert not platform.docker.api.containers(all=True, filters={"id": ids[1]})
+    assert not platform.listed(id=ids[1])
     # the other style: the id (or name) in the path, of the stopped instance
     by_path = client.delete(f"/containers/{ids[0]}")
     assert by_path.status_code == 200 and by_path.json()["name"]
@@ -145,8 +145,9 @@ def test_seed_routes_in_the_open_mode(open_web, api, platform):
 def test_outages_show_in_the_seed_health_routes(open_web, api, platform):
     # actors fail on the cut engine and on the stopped database (and are retried); the
     # scheduler exits when it loses its leader connection, and supervisord restarts it
-    platform.expect_log("worker", r"\[ERROR\] Failed to process message [\s\S]*"
-                                  r"(docker engine unreachable|postgres unavailable)")
+    for program in ("worker", "executor"):
+        platform.expect_log(program, r"\[ERROR\] Failed to process message [\s\S]*"
+                                     r"(docker engine unreachable|postgres unavailable)")
     platform.expect_log("scheduler", r"lost the leader connection")
     platform.expect_restart("scheduler")
     platform.proxy.cut()

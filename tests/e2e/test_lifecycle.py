@@ -1,4 +1,5 @@
-"""End to end through HTTP, the real processes and Docker: a container's whole life."""
+"""End to end through HTTP, the real processes and Docker: a container's whole life (on the
+node "local", whose engine the tests read directly)."""
 from __future__ import annotations
 
 import uuid
@@ -19,6 +20,7 @@ def unique(prefix: str) -> str:
 def test_create_reach_logs_exec_stats_stop_remove(api, platform):
     name = unique("life")
     r = api.post("/api/containers", json={
+        "node": "local",
         "image": HTTPD, "name": name,
         "command": ["sh", "-c", "echo hello-from-logs; exec httpd -f -p 80 -h /www"],
         "env": {"MODE": "demo"}, "ports": {"80/tcp": None},
@@ -92,7 +94,7 @@ def _get(url):
 
 def test_pause_unpause_restart_kill_and_live_resources(api, platform):
     name = unique("verbs")
-    job = api.job(api.post("/api/containers", json={"image": HTTPD, "name": name,
+    job = api.job(api.post("/api/containers", json={"image": HTTPD, "name": name, "node": "local",
                                                      "resources": {"memory": "32m"}}))
     assert job["status"] == "succeeded", job
     c = platform.docker.containers.get(job["result"]["container_id"])
@@ -135,7 +137,8 @@ def test_pause_unpause_restart_kill_and_live_resources(api, platform):
 
 def test_events_record_outside_changes(api, platform):
     name = unique("outside")
-    job = api.job(api.post("/api/containers", json={"image": HTTPD, "name": name}))
+    job = api.job(api.post("/api/containers", json={"image": HTTPD, "name": name,
+                                                    "node": "local"}))
     cid = job["result"]["container_id"]
     platform.docker.containers.get(cid).kill()
     wait_until(lambda: api.get(f"/api/containers/{name}").json()["state"] == "stopped", 15,
@@ -150,7 +153,8 @@ def test_events_record_outside_changes(api, platform):
 
 
 def test_missing_image_fails_fast_with_a_clear_error(api):
-    r = api.post("/api/containers", json={"image": "registry.invalid:5000/nope/missing:v9",
+    r = api.post("/api/containers", json={"node": "local",
+                                          "image": "127.0.0.1:9/nope/missing:v9",
                                           "name": unique("missing")}, params={"wait": 60})
     job = r.json()
     assert job["status"] == "failed", job

@@ -74,7 +74,8 @@ def test_binpack_fills_a_node_before_the_next(api, platform):
         used_local = api.get("/api/nodes/local").json()["reserved"]["cpus"]
         used_n2 = api.get("/api/nodes/n2").json()["reserved"]["cpus"]
         room = {"local": int((1 - used_local) / 0.25), "n2": int((1 - used_n2) / 0.25)}
-        fuller = max(room, key=lambda n: (1 - room[n], n))  # binpack's choice: most allocated
+        # binpack's choice: the most allocated (the least room), then the name
+        fuller = min(room, key=lambda n: (room[n], n))
         count = room[fuller] + 1
         job = deploy(api, name, count, resources={"cpus": "0.25"},
                      placement={"strategy": "binpack"})
@@ -94,7 +95,7 @@ def test_a_constraint_places_on_n2_and_one_that_fits_nowhere_waits(api, platform
         "status"] == "succeeded"
     assert per_node(platform, name) == {"local": 0, "n2": 3}
     # more memory than n2 has: pending with the reason per node, placed once it fits
-    api.patch("/api/nodes/n2", json={"memory": "100m"}).raise_for_status()
+    api.patch("/api/nodes/n2", json={"memory": "40m"}).raise_for_status()
     try:
         r = api.post("/api/deployments", params={"wait": 60}, json={
             "name": big, "image": HTTPD, "replicas": 1, "update": FAST,
@@ -176,15 +177,15 @@ def test_drain_moves_everything_off_start_first_and_rebalance_spreads_again(api,
 def test_n2_worker_killed_while_a_scale_places_there_ends_exact(api, platform):
     name = unique("n2kill")
     assert deploy(api, name, 1)["status"] == "succeeded"
-    platform.expect_restart("worker")
-    platform.expect_log("worker", r"SIGKILL|Failed to process message|node_actions")
+    platform.expect_restart("executor")
+    platform.expect_log("executor", r"SIGKILL|Failed to process message|node_actions")
     r = api.post(f"/api/deployments/{name}/scale", json={"replicas": 10})
     job_id = r.json()["id"]
     # kill n2's worker once a node job of this scale is running there
     wait_until(lambda: [j for j in api.get("/api/jobs", params={
         "kind": "node_actions", "status": "running"}).json()["items"]
         if j["target"] == "nodes/n2"], 30, "a node job running on n2")
-    os.killpg(platform.n2_pid("worker"), signal.SIGKILL)
+    os.killpg(platform.n2_pid("executor"), signal.SIGKILL)  # n2's Docker work
     job = api.job(api.get(f"/api/jobs/{job_id}"), wait=120)
     assert job["status"] == "succeeded", job
     counts = per_node(platform, name)

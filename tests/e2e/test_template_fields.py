@@ -43,13 +43,13 @@ def test_a_container_runs_in_its_working_dir_and_stops_with_its_signal(api, plat
     name = unique("fields")
     cli(platform, "run", "--name", name, "-w", "/www", "--stop-signal", "SIGUSR1", HTTPD,
         "--", "sh", "-c", TRAPS)
-    inspected = platform.docker.api.inspect_container(name)
+    inspected = platform.inspect(name)
     assert inspected["Config"]["WorkingDir"] == "/www"
     assert inspected["Config"]["StopSignal"] == "SIGUSR1"
     assert pwd(api, name) == "/www"
-    wait_until(lambda: "ready" in platform.docker.api.logs(name).decode(), 20, "traps set")
+    wait_until(lambda: "ready" in platform.container_logs(name), 20, "traps set")
     cli(platform, "stop", name)
-    logs = platform.docker.api.logs(name).decode()
+    logs = platform.container_logs(name)
     assert "got USR1" in logs and "got TERM" not in logs, logs
     api.job(api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
@@ -75,7 +75,7 @@ def test_changing_working_dir_or_stop_signal_rolls_a_deployment_out(api, platfor
     dep = api.get(f"/api/deployments/{name}").json()
     assert dep["generation"] == 3 and dep["stop_signal"] == "SIGHUP"
     (instance,) = [i for i in dep["instances"] if i["state"] == "running"]
-    assert platform.docker.api.inspect_container(instance["id"])["Config"]["StopSignal"] \
+    assert platform.inspect(instance["id"])["Config"]["StopSignal"] \
         == "SIGHUP"
     history = api.get(f"/api/deployments/{name}/history").json()["items"]
     assert [h["cause"] for h in history] == ["update", "update", "create"]

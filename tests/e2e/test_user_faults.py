@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 
-import docker.errors
 import pytest
 import requests
 
@@ -35,9 +34,9 @@ def ended(api, response: requests.Response, wait: float = 90) -> dict:
 
 
 def running_in_docker(platform, deployment: str) -> list:
-    return [c for c in platform.docker.api.containers(filters={"label": [
+    return [c for c in platform.listed(label=[
         f"harbormaster.cluster={platform.cluster_id}",
-        f"harbormaster.deployment={deployment}"]}) if c["State"] == "running"]
+        f"harbormaster.deployment={deployment}"]) if c["State"] == "running"]
 
 
 def delete_deployment(api, platform, name: str) -> None:
@@ -46,9 +45,9 @@ def delete_deployment(api, platform, name: str) -> None:
         return
     assert ended(api, r)["status"] == "succeeded"
     wait_until(lambda: api.get(f"/api/deployments/{name}").status_code == 404
-               and not platform.docker.api.containers(all=True, filters={"label": [
+               and not platform.listed(label=[
                    f"harbormaster.cluster={platform.cluster_id}",
-                   f"harbormaster.deployment={name}"]}), 60, f"{name} gone")
+                   f"harbormaster.deployment={name}"]), 60, f"{name} gone")
 
 
 # --- 1. deleting and re-creating by the same name -----------------------------------------
@@ -74,7 +73,7 @@ def test_a_container_removed_and_created_again_by_name(api, platform):
         assert r.status_code in (200, 202), f"round {round_}: {r.status_code} {r.text}"
         job = ended(api, r)
         assert job["status"] == "succeeded", job
-        assert platform.docker.containers.get(name).status == "running"
+        assert platform.inspect(name)["State"]["Status"] == "running"
         removed = ended(api, api.delete(f"/api/containers/{name}", params={"force": "true",
                                                                           "wait": 60}))
         assert removed["status"] == "succeeded", removed
@@ -87,7 +86,7 @@ def test_the_seed_routes_start_delete_and_start_again(api, platform):
         r = api.post(f"/containers/{image}/start", json={"count": 1})
         assert r.status_code == 200, f"round {round_}: {r.status_code} {r.text}"
         (started,) = r.json()["started"]
-        assert platform.docker.containers.get(started).status == "running"
+        assert platform.inspect(started)["State"]["Status"] == "running"
         r = api.delete(f"/containers/{started}")
         assert r.status_code == 200, f"round {round_}: {r.text}"
     delete_deployment(api, platform, "legacy-harbormaster-busybox-httpd-v2")
@@ -118,7 +117,7 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_reuse(api, platfor
         live = running_in_docker(platform, name)
         if len(live) != 1 or live[0]["Labels"]["harbormaster.generation"] != "2":
             return False
-        host = platform.docker.api.inspect_container(live[0]["Id"])["HostConfig"]
+        host = platform.inspect(live[0]["Id"])["HostConfig"]
         return host["NanoCpus"] == 250_000_000 and host["Memory"] == 48 * 1024 * 1024
     wait_until(applied, 60, "generation 2 runs with the patched resources (docker inspect)")
 
@@ -210,13 +209,15 @@ def test_a_missing_image_fails_the_job_and_recovers_when_it_appears(api, platfor
     assert "0 of 3 created" in job["error"] and f"{repo}:v9" in job["error"], job["error"]
     dep = api.get(f"/api/deployments/{name}").json()
     assert dep["status"]["state"] == "degraded" and repo in dep["status"]["reason"], dep
-    platform.docker.images.get(HTTPD).tag(repo, "v9")
+    for client in platform.engines.values():  # the image appears on every node
+        client.images.get(HTTPD).tag(repo, "v9")
     try:
         wait_until(lambda: len(running_in_docker(platform, name)) == 3, 60,
                    "3 instances once the image exists")
     finally:
         delete_deployment(api, platform, name)
-        platform.docker.images.remove(f"{repo}:v9")
+        for client in platform.engines.values():
+            client.images.remove(f"{repo}:v9")
 
 
 # --- 8. replica bounds: unset means 0..the server's cap -------------------------------------------
@@ -256,11 +257,11 @@ def test_the_exit_image_exits_with_the_code_asked_for(api, platform):
     assert job["status"] == "succeeded", job
 
     def exited():
-        state = platform.docker.api.inspect_container(name)["State"]
+        state = platform.inspect(name)["State"]
         return state if state["Status"] == "exited" else None
     state = wait_until(exited, 30, "the container exited")
     assert state["ExitCode"] == 3, state
-    assert "exiting with 3" in platform.docker.api.logs(name).decode()
+    assert "exiting with 3" in platform.container_logs(name)
     ended(api, api.delete(f"/api/containers/{name}", params={"force": "true"}))
 
 

@@ -84,11 +84,12 @@ def _answers(url: str) -> bool:
 class TestPlatform:
     __test__ = False  # not a test class
 
-    def __init__(self, extra_env: dict | None = None):
+    def __init__(self, extra_env: dict | None = None, second_node: bool = True):
         # short path: Postgres's socket path must stay under ~100 characters
         self.data = Path(tempfile.mkdtemp(prefix="hm-test-"))
         self.proxy = DockerProxy(str(self.data / "docker.sock"))
-        self.n2 = SecondNode(self.data)
+        # the session's n2; a platform of one node (schemathesis', a bench's baseline) has none
+        self.n2 = SecondNode(self.data) if second_node else None
         self.redis_port = free_port()
         self.web_port = free_port()
         self.extra_env = extra_env or {}
@@ -134,7 +135,8 @@ class TestPlatform:
         # kept from the start: teardown must find our containers even if the database is gone
         self._cluster = self.sql("SELECT cluster_id FROM installation")[0][0]
         self.start_processes()
-        self.n2.start(self.env, self.docker, self.sql)
+        if self.n2 is not None:
+            self.n2.start(self.env, self.docker, self.sql)
 
     def start_processes(self) -> None:
         self.supervisord = supervise.start(self.data, self.env, foreground=False)
@@ -208,16 +210,18 @@ class TestPlatform:
         """Every step is tried even when one fails; what failed is raised at the end, with
         the faults the processes' logs show that no test declared."""
         errors, found = [], []
-        steps = [("stop n2's processes", self.n2.stop_processes),
+        n2 = self.n2
+        steps = [("stop n2's processes", n2.stop_processes if n2 else None),
                  ("stop the processes", self.stop_processes),
                  ("check the logs", lambda: found.extend(self.fault_report())),
-                 ("start n2's engine if a test left it killed", self.n2.ensure_engine),
+                 ("start n2's engine if a test left it killed", n2.ensure_engine if n2 else None),
                  ("remove the containers", self.remove_containers),
-                 ("stop n2's engine", self.n2.engine.stop),
+                 ("stop n2's engine", n2.engine.stop if n2 else None),
                  ("close the docker proxy", self.proxy.close),
-                 ("close n2's docker proxy", self.n2.proxy.close),
+                 ("close n2's docker proxy", n2.proxy.close if n2 else None),
                  ("stop redis", lambda: bootstrap.stop_redis(self.data)),
                  ("stop postgres", lambda: bootstrap.stop_postgres(self.data))]
+        steps = [(what, step) for what, step in steps if step is not None]
         for what, step in steps:
             try:
                 step()
@@ -251,6 +255,8 @@ class TestPlatform:
 
     def node_exit_faults(self, ledger: faults.Ledger) -> list[faults.Fault]:
         """n2's programs' exits (its supervisord's log) count against the same declarations."""
+        if self.n2 is None:
+            return []
         seen, found = Counter(program for program, _ in faults.exits(ledger.logs)), []
         for program, line in faults.exits(self.n2.home / "logs"):
             seen[program] += 1
@@ -280,6 +286,8 @@ class TestPlatform:
     @property
     def engines(self) -> dict[str, docker.DockerClient]:
         """node -> a client straight to its engine."""
+        if self.n2 is None:
+            return {"local": self.docker}
         return {"local": self.docker, self.n2.name: self.n2.engine.client}
 
     def containers(self, **labels) -> list:
@@ -290,13 +298,31 @@ class TestPlatform:
         filters += [f"{k}={v}" for k, v in labels.items()]
         found = []
         for node, client in self.engines.items():
-            if node == self.n2.name and self.n2.engine_killed:
+            if self.n2 is not None and node == self.n2.name and self.n2.engine_killed:
                 continue
             for container in client.containers.list(all=True, filters={"label": filters},
                                                      ignore_removed=True):
                 container.node = node
                 found.append(container)
         return found
+
+    def inspect(self, ref: str) -> dict:
+        """A container's inspect document from whichever engine has it (with "node")."""
+        for node, client in self.engines.items():
+            try:
+                return {**client.api.inspect_container(ref), "node": node}
+            except docker.errors.NotFound:
+                continue
+        raise docker.errors.NotFound(f"no engine has container {ref}")
+
+    def container_logs(self, ref: str) -> str:
+        """A container's logs, from whichever engine has it."""
+        return self.engines[self.inspect(ref)["node"]].api.logs(ref).decode()
+
+    def listed(self, **filters) -> list[dict]:
+        """The plain container list (docker's /containers/json) of every engine."""
+        return [{**entry, "node": node} for node, client in self.engines.items()
+                for entry in client.api.containers(all=True, filters=filters)]
 
     def n2_pid(self, program: str) -> int:
         return self.n2.pid(program)  # n2 itself: self.n2.kill(), .kill_engine(), .revive()
@@ -309,7 +335,7 @@ class TestPlatform:
         label = {"label": f"harbormaster.cluster={self.cluster_id}"}
         errors = []
         for node, client in self.engines.items():
-            if node == self.n2.name and not self.n2.engine.started:
+            if self.n2 is not None and node == self.n2.name and not self.n2.engine.started:
                 continue  # it never answered: nothing of ours can be there
             try:
                 errors += remove_labelled(client.api, label)
