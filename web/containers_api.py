@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from core import placement
 from core.spec import SPEC_FIELDS, ContainerSpec
-from db import containers, secrets
+from db import containers, nodes, secrets
 from web.context import settings
 from web import auth, dispatch, lookups, policy, views
 from web.errors import ApiError
@@ -38,6 +38,9 @@ def choose_node(body: ContainerCreate) -> str:
     """The node a standalone container runs on: the one named, or placement's choice (the
     ready, active node with fewest containers that has room and its fixed ports free)."""
     if body.node is not None:
+        if nodes.get(body.node) is None:
+            raise ApiError(422, f"node: no node named {body.node!r} (GET /api/nodes lists them)",
+                           fields={"node": f"no node named {body.node!r}"})
         dispatch.require_docker(body.node)
         return body.node
     dispatch.require_a_ready_node()

@@ -48,19 +48,22 @@ def test_list_jobs_filters_by_status_and_kind(api):
 
 
 def test_cancel_a_queued_job(api, platform):
-    platform.stop_program("worker")
+    # a container's creation is local's executor's work (node.local): with it stopped, the
+    # job waits in its queue
+    platform.stop_program("executor")
     try:
         name = unique("cancel")
-        r = api.post("/api/containers", json={"image": HTTPD, "name": name})
+        r = api.post("/api/containers", json={"image": HTTPD, "name": name, "node": "local"})
         assert r.status_code == 202 and r.json()["status"] == "queued"
         cancelled = api.delete(f"/api/jobs/{r.json()['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         again = api.delete(f"/api/jobs/{r.json()['id']}")
         assert again.status_code == 409
     finally:
-        platform.start_program("worker")
-    # the worker drops the message of the cancelled job: nothing is created
-    probe = api.job(api.post("/api/containers", json={"image": HTTPD, "name": unique("after")}))
+        platform.start_program("executor")
+    # the executor drops the message of the cancelled job: nothing is created
+    probe = api.job(api.post("/api/containers", json={"image": HTTPD, "name": unique("after"),
+                                                      "node": "local"}))
     assert probe["status"] == "succeeded"
     assert not platform.containers(**{"harbormaster.name": name})
     assert api.get(f"/api/jobs/{r.json()['id']}").json()["status"] == "cancelled"

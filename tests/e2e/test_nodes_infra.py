@@ -151,6 +151,11 @@ def test_n2_engine_killed_its_agent_reports_docker_down_then_back(platform):
     row = wait_until(lambda: (r := node_row(platform, "n2"))["docker_ok"] and r["age"] < 3
                      and r, 30, "n2's agent reports Docker up")
     assert row["agent_pid"] == agent and platform.engines["n2"].ping()
+    # the second engine started again left the first engine's bridge alone (dockerd 20.10
+    # deletes the interface named docker0 in that case unless live-restore is on)
+    first = platform.engines["local"].networks.get("bridge").attrs["Options"]
+    bridge = first.get("com.docker.network.bridge.name", "docker0")
+    assert Path(f"/sys/class/net/{bridge}").exists(), f"{bridge} is gone"
 
 
 @pytest.mark.disruptive

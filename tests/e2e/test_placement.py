@@ -123,6 +123,9 @@ def test_bad_constraints_are_refused(api):
                                                "placement": {"constraints": [bad]}})
         assert r.status_code == 422, (bad, r.text)
         assert "constraints" in r.text
+    # a container for a node that does not exist: the request's fault, not Docker's
+    r = api.post("/api/containers", json={"image": HTTPD, "name": unique("bad"), "node": "n9"})
+    assert r.status_code == 422 and r.json()["fields"] == {"node": "no node named 'n9'"}
 
 
 def test_global_runs_one_per_node_and_follows_a_node_joining(api, platform):

@@ -133,9 +133,16 @@ class SecondEngine:
 
     def write_config(self) -> Path:
         """Its own identity (the engine ID, from a key file that every engine here would
-        otherwise share: /etc/docker/key.json); settable only in a configuration file."""
+        otherwise share: /etc/docker/key.json), settable only in a configuration file; and
+        live-restore. Without it, dockerd 20.10 started again after an unclean stop finds its
+        old default network, deletes it and then deletes the interface named docker0 (it
+        means its own default bridge, but deletes that name whatever -b says when
+        --default-address-pool is set): the first engine's bridge, which every container
+        there needs. With it, containers also outlive their engine, as on a real host with
+        live-restore: the platform has to remove its stale instances itself."""
         path = self.dir / "daemon.json"
-        path.write_text(json.dumps({"deprecated-key-path": str(self.dir / "key.json")}))
+        path.write_text(json.dumps({"deprecated-key-path": str(self.dir / "key.json"),
+                                    "live-restore": True}))
         return path
 
     def claim_network(self) -> None:
@@ -242,6 +249,7 @@ class SecondEngine:
         removed by hand. Every step is tried; the failures are raised together at the end."""
         errors = []
         steps = [("restart a killed dockerd to clean up", self._restart_if_killed),
+                 ("remove its containers", self._remove_containers),
                  ("stop dockerd", lambda: self._terminate(timeout)),
                  ("stop leftover processes", self._kill_leftovers),
                  ("remove leftover cgroups", lambda: leftovers.remove_cgroups(self.data_root)),
@@ -270,6 +278,13 @@ class SecondEngine:
                 leftovers.shim_pids(self.exec_root)
                 or leftovers.container_pids(self.data_root)):
             self.start(timeout=60)
+
+    def _remove_containers(self) -> None:
+        """With live-restore, stopping dockerd leaves its containers running: remove them
+        first, through the engine itself."""
+        if self.running():
+            for container in self.client.containers.list(all=True):
+                container.remove(force=True)
 
     def _terminate(self, timeout: float) -> None:
         pid = self.pid()
