@@ -1,8 +1,7 @@
 """Placement: which node takes one instance of a deployment, and why (issue 14).
 
-Pure: frozen dataclasses and functions, the standard library only, no I/O. The caller
-gathers the node states (reserved CPU and memory, bound fixed ports, instance counts) and
-applies the decisions. The rules are Swarm's and Nomad's:
+Pure (no I/O): the caller gathers the node states (reserved CPU and memory, bound fixed
+ports, instance counts, volumes) and applies the decisions. The rules are Swarm's and Nomad's:
 
 - candidates are ready nodes with availability "active" that satisfy every constraint,
   have none of the instance's fixed host ports bound, hold fewer than ``max_per_node``
@@ -12,7 +11,10 @@ applies the decisions. The rules are Swarm's and Nomad's:
   allocated node after placing (the higher of its CPU and memory fractions), then the name;
 - constraints use Swarm's grammar: ``node.name`` or ``node.labels.<key>``, ``==`` or
   ``!=``, a value; field names and values compare case-insensitively as in Swarm, label
-  keys exactly, and a missing label never equals anything.
+  keys exactly, and a missing label never equals anything;
+- volumes are per engine: an instance that mounts named volumes goes where they are (an
+  engine holding one, or a node with instances of its deployment); when none has them yet,
+  the first goes where the ranking says and the others follow it.
 
 Every decision keeps its reason: the ranking when placed (spread shows the counts a node
 holds now, binpack its allocation if it takes the instance); when nothing fits, the causes
@@ -28,16 +30,16 @@ STRATEGIES = (SPREAD, BINPACK)
 NAME_FIELD, LABELS_PREFIX = "node.name", "node.labels."
 
 _OPERATOR = re.compile(r"==|!=")
-# Swarm's patterns (swarmkit, manager/constraint): a key of letters, digits, "-", "_" and
-# "."; a value with no operator character ("=", "!", "~", "<", ">") so that no text reads
-# two ways. Whitespace inside a value is a space only (Swarm takes any, but a tab or a
-# newline would break the one-line reasons).
+# Swarm's patterns (swarmkit, manager/constraint): a key of letters, digits, "-", "_", ".";
+# a value with no operator character so that no text reads two ways, and spaces as its only
+# whitespace (Swarm takes any, but a tab or a newline would break the one-line reasons).
 _KEY = re.compile(r"[a-z_][a-z0-9\-_.]+", re.IGNORECASE | re.ASCII)
 _VALUE = re.compile(r"[a-z0-9:\-_ .*()?+\[\]\\^$|/]+", re.IGNORECASE | re.ASCII)
 _VALUE_CHARACTERS = r"letters, digits, spaces and : - _ . * ( ) ? + [ ] \ ^ $ | /"
 
 # The order of the causes in a pending reason, and where a node's name goes in each.
-_NOT_READY, _AVAILABILITY, _CONSTRAINT, _PORTS, _MAX_PER_NODE, _CAPACITY, _NO_NODE = range(7)
+(_NOT_READY, _AVAILABILITY, _CONSTRAINT, _VOLUMES, _PORTS, _MAX_PER_NODE, _CAPACITY,
+ _NO_NODE) = range(8)
 _NODES = "{nodes}"
 _UNAVAILABLE = {"pause": "paused", "drain": "drained"}
 
@@ -62,6 +64,7 @@ class NodeState:
     reserved_memory: int     #   request for instances without limits)
     used_ports: frozenset    # fixed host ports bound there, as "8080/tcp"
     instances: int           # instances there in all (every deployment)
+    volumes: frozenset = frozenset()   # the named volumes its engine holds
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class Ask:
     constraints: tuple       # of Constraint
     max_per_node: int | None
     strategy: str = SPREAD   # "spread" | "binpack"
+    volumes: frozenset = frozenset()   # named volumes it mounts and follows
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ def place(ask: Ask, nodes: list[NodeState], of_deployment: dict[str, int]) -> De
         raise ValueError(f"unknown placement strategy {ask.strategy!r}: use spread or binpack")
     if not nodes:
         return Decision(None, "no nodes")
-    candidates, groups = _sort_out(ask, nodes, of_deployment, frozenset())
+    candidates, groups = _sort_out(ask, nodes, of_deployment, frozenset(),
+                                   volume_homes(ask, nodes, of_deployment))
     if not candidates:
         return Decision(None, _render(groups))
     if ask.strategy == SPREAD:
@@ -171,16 +176,27 @@ def global_nodes(ask: Ask, nodes: list[NodeState], *,
     """
     if not nodes:
         return [], "no nodes"
-    # No instances counted: max_per_node (at least 1) never leaves a node out.
-    candidates, groups = _sort_out(ask, nodes, {}, running)
+    # No instances counted: max_per_node (at least 1) never leaves a node out. One
+    # instance per node: each node's own copy of a volume is what a global deployment wants.
+    candidates, groups = _sort_out(ask, nodes, {}, running, frozenset())
     names = sorted(n.name for n in candidates)
     head = f"eligible: {', '.join(names)}" if names else "no node eligible"
     left_out = _render(groups)
     return names, f"{head}; {left_out}" if left_out else head
 
 
+def volume_homes(ask: Ask, nodes: list[NodeState], of_deployment: dict[str, int]) \
+        -> frozenset:
+    """The nodes an instance of `ask` may go to for its named volumes (empty: any node):
+    those whose engine holds one of them, and those holding instances of the deployment."""
+    if not ask.volumes:
+        return frozenset()
+    return frozenset({n.name for n in nodes if n.volumes & ask.volumes}
+                     | {name for name, count in of_deployment.items() if count > 0})
+
+
 def _sort_out(ask: Ask, nodes: list[NodeState], of_deployment: dict[str, int],
-              running: frozenset) -> tuple[list[NodeState], dict]:
+              running: frozenset, homes: frozenset) -> tuple[list[NodeState], dict]:
     """The candidates, and the others' causes: {(order, sub-order, template): [node]}."""
     hopeless = {i for i, c in enumerate(ask.constraints)
                 if not any(matches(c, n) for n in nodes)}
@@ -189,7 +205,7 @@ def _sort_out(ask: Ask, nodes: list[NodeState], of_deployment: dict[str, int],
     candidates = []
     for node in nodes:
         causes = _causes(ask, node, of_deployment.get(node.name, 0), hopeless,
-                         node.name in running)
+                         node.name in running, homes)
         if not causes:
             candidates.append(node)
         for cause in causes:
@@ -197,7 +213,8 @@ def _sort_out(ask: Ask, nodes: list[NodeState], of_deployment: dict[str, int],
     return candidates, groups
 
 
-def _causes(ask: Ask, node: NodeState, held: int, hopeless: set, own: bool) -> list[tuple]:
+def _causes(ask: Ask, node: NodeState, held: int, hopeless: set, own: bool,
+            homes: frozenset) -> list[tuple]:
     """Why `node` cannot take one instance of `ask` (empty: it can).
 
     A node that is not ready, paused or drained is reported for that alone: nothing else
@@ -216,6 +233,10 @@ def _causes(ask: Ask, node: NodeState, held: int, hopeless: set, own: bool) -> l
             causes.append((_NO_NODE, i, f"{c.text} matches no node"))
         elif not matches(c, node):
             causes.append((_CONSTRAINT, i, f"{c.text} not met on {_NODES}"))
+    if homes and node.name not in homes:  # "volume data: on n2, not on local"
+        word = "volume" if len(ask.volumes) == 1 else "volumes"
+        causes.append((_VOLUMES, 0, f"{word} {_names(ask.volumes)}: on {_names(homes)}, "
+                                    f"not on {_NODES}"))
     taken = sorted(ask.ports & node.used_ports)
     if taken and not own:
         noun = "port" if len(taken) == 1 else "ports"
@@ -227,6 +248,10 @@ def _causes(ask: Ask, node: NodeState, held: int, hopeless: set, own: bool) -> l
     if short:
         causes.append((_CAPACITY, len(short), f"insufficient {' and '.join(short)} on {_NODES}"))
     return causes
+
+
+def _names(names) -> str:
+    return ", ".join(sorted(names))
 
 
 def _short(ask: Ask, node: NodeState) -> list[str]:
@@ -269,7 +294,7 @@ def _render(groups: dict) -> str:
     lines = []
     for key in sorted(groups):
         template = key[2]
-        lines.append(template.replace(_NODES, ", ".join(sorted(groups[key]))))
+        lines.append(template.replace(_NODES, _names(groups[key])))
     return "; ".join(lines)
 
 
@@ -283,15 +308,22 @@ def node_state(row: dict, used: dict, ready: bool, reserve_cpus: float,
                reserve_memory: int) -> NodeState:
     """A node as placement sees it, from its record (reported figures, operator overrides,
     labels) and what is placed on it (instances, reservations, fixed ports)."""
-    cpus = row["cpus_override"] if row["cpus_override"] is not None else (row["cpus"] or 0)
-    memory = row["memory_override"] if row["memory_override"] is not None \
-        else (row["memory_bytes"] or 0)
+    cpus = row["cpus"] if row["cpus_override"] is None else row["cpus_override"]
+    memory = row["memory_bytes"] if row["memory_override"] is None else row["memory_override"]
     return NodeState(
         name=row["name"], ready=ready, availability=row["availability"],
         labels=dict(row["all_labels"] or {}),
-        cpus=max(0.0, float(cpus) - reserve_cpus), memory=max(0, int(memory) - reserve_memory),
+        cpus=max(0.0, float(cpus or 0) - reserve_cpus),
+        memory=max(0, int(memory or 0) - reserve_memory),
         reserved_cpus=float(used.get("cpus") or 0.0), reserved_memory=int(used.get("memory") or 0),
-        used_ports=frozenset(used.get("ports") or ()), instances=int(used.get("instances") or 0))
+        used_ports=frozenset(used.get("ports") or ()), instances=int(used.get("instances") or 0),
+        volumes=frozenset(row.get("volumes") or ()))
+
+
+def named_volumes(mounts) -> frozenset:
+    """The named volumes a template's mounts use (not anonymous ones, tmpfs or binds)."""
+    return frozenset(m["source"] for m in mounts or () if m.get("type") == "volume"
+                     and m.get("source"))
 
 
 def fixed_ports(ports: dict) -> frozenset:
@@ -303,7 +335,7 @@ def fixed_ports(ports: dict) -> frozenset:
 def rebalance_moves(assignment: dict, eligible: list[str]) -> list[int]:
     """Slots to place again so that a deployment spreads evenly over ``eligible`` nodes:
     from each node holding more than its share, its highest slots beyond the share."""
-    if not eligible or not assignment:
+    if not eligible or not assignment:  # nowhere to go, or nothing to move
         return []
     share, extra = divmod(len(assignment), len(eligible))
     by_node: dict[str, list[int]] = {}

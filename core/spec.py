@@ -108,7 +108,8 @@ TEMPLATE_FIELDS = tuple(f for f in SPEC_FIELDS if f not in ("resources", "restar
 def defaults() -> dict:
     """What an unset field of a template or spec means."""
     return {**ContainerSpec(image="").as_dict(), "health_check": None, "service": None,
-            "placement": {"constraints": [], "strategy": "spread", "max_per_node": None},
+            "placement": {"constraints": [], "strategy": "spread", "max_per_node": None,
+                          "follow_volumes": True},
             "mode": "replicated"}
 
 

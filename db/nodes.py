@@ -15,14 +15,17 @@ HOLDS_PLACE = ("state NOT IN ('removed', 'stopped', 'error', 'unknown')"
 
 
 def heartbeat(name: str, docker_ok: bool, latency_ms: float | None, error: str | None,
-              info: dict, address: str, labels: dict, agent_pid: int) -> dict:
-    """The agent's beat: Docker's health and figures. The status is check_nodes' to change;
+              info: dict, address: str, labels: dict, agent_pid: int,
+              volumes: list[str] | None = None) -> dict:
+    """The agent's beat: Docker's health and figures, and the engine's volume names (None:
+    not known this beat, the last ones stay). The status is check_nodes' to change;
     docker_down_since counts how long Docker has been unusable."""
     return pool.fetchone(
         "INSERT INTO nodes (name, docker_ok, docker_latency_ms, docker_error, docker_version,"
-        " cpus, memory_bytes, heartbeat_at, agent_pid, address, labels, docker_down_since)"
+        " cpus, memory_bytes, heartbeat_at, agent_pid, address, labels, docker_down_since,"
+        " volumes)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s, %s, %s,"
-        "  CASE WHEN %s THEN NULL ELSE now() END)"
+        "  CASE WHEN %s THEN NULL ELSE now() END, COALESCE(%s::text[], '{}'))"
         " ON CONFLICT (name) DO UPDATE SET docker_ok = EXCLUDED.docker_ok,"
         " docker_latency_ms = EXCLUDED.docker_latency_ms, docker_error = EXCLUDED.docker_error,"
         " docker_version = COALESCE(EXCLUDED.docker_version, nodes.docker_version),"
@@ -30,11 +33,13 @@ def heartbeat(name: str, docker_ok: bool, latency_ms: float | None, error: str |
         " memory_bytes = COALESCE(EXCLUDED.memory_bytes, nodes.memory_bytes),"
         " heartbeat_at = now(), agent_pid = EXCLUDED.agent_pid, address = EXCLUDED.address,"
         " labels = EXCLUDED.labels,"
+        " volumes = COALESCE(%s::text[], nodes.volumes),"
         " docker_down_since = CASE WHEN EXCLUDED.docker_ok THEN NULL"
         "  ELSE COALESCE(nodes.docker_down_since, now()) END"
         f" RETURNING {COLUMNS}",
         (name, docker_ok, latency_ms, error, info.get("version"), info.get("cpus"),
-         info.get("memory_bytes"), agent_pid, address, Jsonb(labels), docker_ok))
+         info.get("memory_bytes"), agent_pid, address, Jsonb(labels), docker_ok, volumes,
+         volumes))
 
 
 def get(name: str) -> dict | None:

@@ -75,6 +75,9 @@ class Placement(Strict):
                                                "node.labels.zone!=b")
     strategy: Literal["spread", "binpack"] = "spread"
     max_per_node: Optional[int] = Field(None, ge=1, le=1000)
+    follow_volumes: bool = Field(True, description="an instance that mounts a named volume "
+                                 "runs where that volume is (volumes are per engine); false: "
+                                 "anywhere, each node with a volume of its own")
 
     @field_validator("constraints")
     @classmethod

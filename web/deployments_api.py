@@ -274,10 +274,17 @@ def rebalance_deployment(path: DeploymentPath, query: WaitQuery):
     moved instance is ready on its new node before the old one goes). Swarm never does
     this after a node joins; here it is one request."""
     dep = lookups.deployment_or_404(path.name)
+    rules = dep["template"].get("placement") or {}
+    volumes = placement.named_volumes(dep["template"].get("mounts"))
+    if volumes and rules.get("follow_volumes", True):
+        raise ApiError(409, f"{dep['name']} mounts the named volume(s) {', '.join(sorted(volumes))}"
+                       ", which live on one engine: its instances stay with them (set "
+                       "placement.follow_volumes to false to spread it, each node with volumes "
+                       "of its own)")
     ask_nodes = [name for name, state in views.fleet_states().items()
                  if state.ready and state.availability == "active" and all(
                      placement.matches(placement.parse_constraint(c), state) for c in
-                     ((dep["template"].get("placement") or {}).get("constraints") or ()))]
+                     rules.get("constraints") or ())]
 
     def write(conn):
         current = {slot: row["node"] for slot, row in slots.assignments(dep["name"]).items()

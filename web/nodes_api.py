@@ -56,6 +56,8 @@ class NodeOut(BaseModel):
     reserved: dict[str, Any]
     free: dict[str, Any]
     instances: int
+    volumes: list[str] = Field(default_factory=list, description="named volumes its engine "
+                               "holds (a deployment mounting one is placed there)")
 
 
 class NodeList(BaseModel):
@@ -76,6 +78,8 @@ class SystemResources(BaseModel):
     free_cpus: float
     free_memory: int
     instances: int
+    volumes: list[str] = Field(default_factory=list, description="named volumes its engine "
+                               "holds (a deployment mounting one is placed there)")
     at: datetime
 
 
@@ -89,16 +93,16 @@ def node_or_404(name: str) -> dict:
 @bp.get("", responses={200: NodeList})
 def list_nodes():
     """Every node: capacity, reserved, free, instances, heartbeat, Docker, availability."""
-    states = views.fleet_states()
-    return {"items": [views.node_json(row, states[row["name"]]) for row in nodes.all_nodes()],
-            "next": None}
+    rows = nodes.all_nodes()
+    states = views.fleet_states(rows)
+    return {"items": [views.node_json(row, states[row["name"]]) for row in rows], "next": None}
 
 
 @bp.get("/<name>", responses={200: NodeDetail})
 def get_node(path: NodePath):
     """One node, with the containers on it and where each comes from."""
     row = node_or_404(path.name)
-    out = views.node_json(row, views.fleet_states()[row["name"]])
+    out = views.node_view(row)
     out["containers"] = [views.container_json(r) for r in containers.find(node=row["name"],
                                                                           limit=10000)]
     return out
@@ -112,7 +116,7 @@ def patch_node(path: NodePath, body: NodePatch):
     events.add("node_updated", who=auth.caller_name(),
                detail={"node": path.name, **body.model_dump(exclude_none=True)})
     converge_everything()
-    return views.node_json(row, views.fleet_states()[path.name])
+    return views.node_view(row)
 
 
 def set_availability(name: str, availability: str, kind: str):
@@ -120,7 +124,7 @@ def set_availability(name: str, availability: str, kind: str):
     row = nodes.set_availability(name, availability)
     events.add(kind, who=auth.caller_name(), detail={"node": name})
     converge_everything()
-    return views.node_json(row, views.fleet_states()[name])
+    return views.node_view(row)
 
 
 @bp.post("/<name>/pause", responses={200: NodeOut})
@@ -156,7 +160,7 @@ def drain_node(path: NodePath, query: DrainQuery):
 def delete_node(path: NodePath):
     """Forget a node that is down and has nothing left on it."""
     row = node_or_404(path.name)
-    shown = views.node_json(row, views.fleet_states()[path.name])
+    shown = views.node_view(row)
     if nodes.delete(path.name) is None:
         raise ApiError(409, f"node {path.name!r} is {row['status']} or still has containers: "
                             "only a down node with nothing left can be removed")

@@ -215,11 +215,10 @@ def map_json(summaries: dict[str, dict]) -> dict:
 
 def nodes_json() -> list[dict]:
     """Every node as /api/nodes shows it, only what the dashboard draws."""
-    states = views.fleet_states()
-    # a node that registered between the two reads is shown on the next refresh
-    return [{k: shown[k] for k in NODE_FIELDS} for shown in (
-        views.node_json(row, states[row["name"]]) for row in nodes.all_nodes()
-        if row["name"] in states)]
+    rows = nodes.all_nodes()
+    states = views.fleet_states(rows)
+    return [{k: shown[k] for k in NODE_FIELDS}
+            for shown in (views.node_json(row, states[row["name"]]) for row in rows)]
 
 
 @bp.get("/summary", responses={200: SummaryOut})

@@ -83,15 +83,23 @@ def service_map_json() -> dict:
 
 
 
-def fleet_states() -> dict:
-    """Every node as placement sees it (capacity after reserve, what is reserved)."""
+def fleet_states(rows: list[dict] | None = None) -> dict:
+    """Every node (or those of ``rows``) as placement sees it (capacity after reserve, what
+    is reserved), by name."""
     cfg = settings()
     usage = nodes.usage(cfg.default_cpu_request, cfg.default_memory_request)
     return {row["name"]: placement.node_state(
         row, usage.get(row["name"], {}),
         placement.node_is_ready(row["status"], row["age"], row["docker_ok"],
                                 cfg.heartbeat_stale_after),
-        cfg.node_reserve_cpus, cfg.node_reserve_memory) for row in nodes.all_nodes()}
+        cfg.node_reserve_cpus, cfg.node_reserve_memory)
+        for row in (nodes.all_nodes() if rows is None else rows)}
+
+
+def node_view(row: dict) -> dict:
+    """One node's JSON from its row (its state computed from that same row: a node that
+    registers or goes meanwhile cannot make the two disagree)."""
+    return node_json(row, fleet_states([row])[row["name"]])
 
 
 def node_json(row: dict, state: placement.NodeState) -> dict:
@@ -112,7 +120,8 @@ def node_json(row: dict, state: placement.NodeState) -> dict:
         "reserved": {"cpus": round(state.reserved_cpus, 3), "memory": state.reserved_memory},
         "free": {"cpus": round(max(0.0, state.cpus - state.reserved_cpus), 3),
                  "memory": max(0, state.memory - state.reserved_memory)},
-        "instances": state.instances, "fixed_ports": sorted(state.used_ports)}
+        "instances": state.instances, "fixed_ports": sorted(state.used_ports),
+        "volumes": sorted(state.volumes)}
 
 
 def slots_json(name: str) -> list[dict]:

@@ -51,7 +51,7 @@ class Agent:
                 self.static_info = {"version": info.get("ServerVersion"),
                                     "cpus": info.get("NCPU"), "memory_bytes": info.get("MemTotal")}
             nodes.heartbeat(self.cfg.node_name, True, latency * 1000.0, None, self.static_info,
-                            address, labels, os.getpid())
+                            address, labels, os.getpid(), docker_ops.volume_names())
         except DockerError as exc:
             nodes.heartbeat(self.cfg.node_name, False, None, str(exc)[:500], {}, address,
                             labels, os.getpid())

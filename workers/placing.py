@@ -56,7 +56,9 @@ def ask_of(dep: dict, cfg: config.Config) -> Ask:
                constraints=tuple(placement.parse_constraint(c)
                                  for c in rules.get("constraints") or ()),
                max_per_node=rules.get("max_per_node"),
-               strategy=rules.get("strategy") or placement.SPREAD)
+               strategy=rules.get("strategy") or placement.SPREAD,
+               volumes=placement.named_volumes(template.get("mounts"))
+               if rules.get("follow_volumes", True) else frozenset())
 
 @dataclass
 class Placed:

@@ -116,6 +116,44 @@ def test_a_constraint_places_on_n2_and_one_that_fits_nowhere_waits(api, platform
         remove(api, platform, big)
 
 
+def volume_on(platform, node: str, volume: str) -> bool:
+    return any(v.name == volume for v in platform.engines[node].volumes.list())
+
+
+def test_a_deployment_with_a_named_volume_stays_where_the_volume_is(api, platform):
+    name, free = unique("vol"), unique("volfree")
+    volume = f"{platform.cluster_id[:8]}-{name}"
+    mounts = [{"type": "volume", "source": volume, "target": "/data"}]
+    try:
+        # its first life on n2 creates the volume there (only there)
+        assert deploy(api, name, 1, mounts=mounts,
+                      placement={"constraints": ["node.name==n2"]})["status"] == "succeeded"
+        assert volume_on(platform, "n2", volume) and not volume_on(platform, "local", volume)
+        remove(api, platform, name)
+        wait_until(lambda: volume in api.get("/api/nodes/n2").json()["volumes"], 30,
+                   "n2's agent reports the volume")
+        # created again by the same name, without a constraint: both instances where the
+        # data is (spread alone puts one on each node)
+        assert deploy(api, name, 2, mounts=mounts)["status"] == "succeeded"
+        assert per_node(platform, name) == {"local": 0, "n2": 2}
+        reasons = [s["reason"] for s in api.get(f"/api/deployments/{name}").json()["slots"]]
+        assert all(r and r.startswith("n2:") for r in reasons), reasons
+        assert not volume_on(platform, "local", volume)
+        r = api.post(f"/api/deployments/{name}/rebalance")
+        assert r.status_code == 409 and "follow_volumes" in r.json()["detail"], r.text
+        # one that says otherwise spreads, each node with a volume of its own
+        assert deploy(api, free, 2, mounts=mounts, placement={"follow_volumes": False})[
+            "status"] == "succeeded"
+        assert per_node(platform, free) == {"local": 1, "n2": 1}
+        assert volume_on(platform, "local", volume)
+    finally:
+        remove(api, platform, name)
+        remove(api, platform, free)
+        for client in platform.engines.values():
+            for found in client.volumes.list(filters={"name": volume}):
+                found.remove(force=True)
+
+
 def test_bad_constraints_are_refused(api):
     for bad in ("node.zone==b", "node.labels.zone=b", "node.labels.==b", "node.name~=x",
                 "node.labels.zone==", "engine.labels.a==b"):

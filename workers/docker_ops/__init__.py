@@ -6,7 +6,8 @@ from workers.docker_ops.containers import (close_events, create, create_args, ev
                                            pause, remove, engine_resources, restart, start,
                                            stats, stop, unpause, update)
 from workers.docker_ops.engine import (Conflict, DockerError, NotFound, Permanent, Transient,
-                                       call, client, configure, info, ping, publish_host)
+                                       call, client, configure, info, ping, publish_host,
+                                       volume_names)
 from workers.docker_ops.execs import ExecTimeout, exec_run
 from workers.docker_ops.images import ensure_image, image_exists, import_rootfs, inspect_image
 from workers.docker_ops.networks import ensure_network
@@ -15,5 +16,5 @@ __all__ = ["close_events", "create", "create_args", "events", "find", "inspect",
            "list_containers", "list_sizes", "logs", "pause", "remove", "engine_resources",
            "restart", "start", "stats", "stop", "unpause", "update", "Conflict", "DockerError",
            "NotFound", "Permanent", "Transient", "call", "client", "configure", "info", "ping",
-           "publish_host", "ExecTimeout", "exec_run", "ensure_image", "image_exists",
+           "publish_host", "volume_names", "ExecTimeout", "exec_run", "ensure_image", "image_exists",
            "import_rootfs", "inspect_image", "ensure_network"]
