@@ -1,8 +1,8 @@
 """Pure reconcile planning: plan(desired, observed, now) -> actions, each with a reason.
 
-No I/O. The runner (workers.deploy) observes, calls ``plan`` and applies the actions, and
-calls it again until nothing is left to do. Only ``active`` instances are replicas; the
-other roles (``warm``, ``kept``, ``stale``) are never counted here. Rules:
+No I/O. The runner (workers.converge) observes, calls ``plan``, applies the actions, and
+calls it again until nothing is left to do. Only ``active`` instances are replicas (never
+``warm``, ``kept`` or ``stale`` ones). Rules:
 
 - the desired slots are the ``replicas`` lowest slot numbers that are not retired;
 - an instance in a slot above them is removed (scaling down removes the highest slots);
@@ -21,89 +21,10 @@ other roles (``warm``, ``kept``, ``stale``) are never counted here. Rules:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from core.plan_types import Action, Desired, Instance, Plan, SlotPlan
 
 LIVE = {"creating", "running", "created", "starting", "paused"}
 DEAD = {"stopped", "error"}
-ROLES = ("active", "warm", "kept", "stale")
-
-
-@dataclass(frozen=True)
-class Instance:
-    name: str
-    slot: int
-    generation: int
-    state: str
-    started_at: float | None = None     # epoch seconds
-    health: str = "none"
-    exit_code: int | None = None
-    draining: bool = False
-    role: str = "active"
-    node: str | None = None
-    resources: dict = field(default_factory=dict)   # the limits it runs with
-
-
-@dataclass(frozen=True)
-class Desired:
-    replicas: int
-    generation: int
-    stable_generation: int | None = None
-    retired: frozenset = frozenset()
-    max_surge: int = 1
-    max_unavailable: int = 0
-    order: str = "start-first"
-    monitor: float = 5.0
-    progress_deadline: float = 600.0
-    rollout_started_at: float | None = None
-    has_health_check: bool = False
-    backoff_until: dict = field(default_factory=dict)    # slot -> epoch of next allowed start
-    failures: dict = field(default_factory=dict)         # slot -> consecutive failures
-    deleting: bool = False
-    paused: bool = False
-    rolling_back: bool = False
-    assignment: dict = field(default_factory=dict)   # slot -> node it is placed on
-    pending: dict = field(default_factory=dict)      # slot -> why it is placed nowhere
-    slots: tuple | None = None   # the wanted slots when not the lowest ones (global mode)
-    resources: dict = field(default_factory=dict)    # limits applied live, never a rollout
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str   # create, start, update, remove, stop, record_failure, rollout_failed, wait
-    reason: str
-    slot: int | None = None
-    name: str | None = None
-    generation: int | None = None
-    graceful: bool = True
-    until: float | None = None
-    node: str | None = None     # where a create goes; where the instance acted on is
-
-
-@dataclass
-class Plan:
-    actions: list
-    state: str
-    reason: str
-    counts: dict
-
-    @property
-    def work(self) -> list:
-        """Actions that change something (everything but waits)."""
-        return [a for a in self.actions if a.kind != "wait"]
-
-    @property
-    def waits(self) -> list:
-        return [a for a in self.actions if a.kind == "wait"]
-
-
-@dataclass
-class SlotPlan:
-    """What one wanted slot needs."""
-    actions: list = field(default_factory=list)
-    failed: Action | None = None       # the rollout failed here
-    surging: bool = False              # a new instance beside an old one
-    needs_update: bool = False         # only an old-generation instance: rolling update
-    crashloop: bool = False
 
 
 def desired_slots(replicas: int, retired) -> list[int]:
@@ -206,8 +127,9 @@ def misplaced(d: Desired, inst: Instance) -> bool:
     return target is not None and inst.node != target
 
 
-def rollout_failed(reason: str, inst: Instance) -> Action:
-    return act("rollout_failed", reason, inst)
+def not_ready_in_time(d: Desired, inst: Instance) -> Action:
+    return act("rollout_failed", f"{inst.name} not ready within the progress deadline "
+                                 f"({d.progress_deadline:.0f}s)", inst)
 
 
 def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotPlan:
@@ -223,8 +145,8 @@ def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotP
             dead.append((inst, f"exited{code}"))
     for inst, what in dead:
         if fails_rollout(d, inst):
-            out.failed = rollout_failed(f"{inst.name} of generation {d.generation} {what}",
-                                        inst)
+            out.failed = act("rollout_failed", f"{inst.name} of generation {d.generation} "
+                                               f"{what}", inst)
             return out
         why = f"{inst.name} {what}"
         out.actions.append(act("remove", why, inst, graceful=False))
@@ -245,8 +167,7 @@ def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotP
         out.needs_update = True
     elif not is_ready(new[0], d, now) and new[0].state == "running":
         if in_rollout(d) and past_deadline(d, now):
-            out.failed = rollout_failed(f"{new[0].name} not ready within the progress deadline "
-                                        f"({d.progress_deadline:.0f}s)", new[0])
+            out.failed = not_ready_in_time(d, new[0])
         elif in_rollout(d) or d.stable_generation is None:
             out.actions.append(Action("wait", f"waiting for {new[0].name} to be ready", slot,
                                       until=now + 0.5))
@@ -296,8 +217,7 @@ def surge(d: Desired, slot: int, new: Instance, old: list[Instance], now: float,
         for inst in old:
             out.actions.append(act("remove", f"replaced by {new.name}", inst))
     elif past_deadline(d, now):
-        out.failed = rollout_failed(f"{new.name} not ready within the progress deadline "
-                                    f"({d.progress_deadline:.0f}s)", new)
+        out.failed = not_ready_in_time(d, new)
     else:
         out.actions.append(Action("wait", f"waiting for {new.name} to be ready", slot,
                                   until=now + 0.5))

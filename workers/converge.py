@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 import config
-from core.plan import Action, Desired, Instance, Plan, plan
+from core.plan import plan
+from core.plan_types import Action, Desired, Instance, Plan
 from db import deployments, events, jobs, locks, nodes, pool, registry, slots
 from workers import instances, messages, placing
 from workers.docker_ops import Permanent, Transient

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import config
 from core import backoff, naming, spec as specs
-from core.plan import Action, Instance
+from core.plan_types import Action, Instance
 from db import containers, events, pool, slots
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.plan import Desired, Instance, desired_slots, is_ready, plan
+from core.plan import desired_slots, is_ready, plan
+from core.plan_types import Desired, Instance
 
 NOW = 1_000_000.0
 
