@@ -38,8 +38,8 @@ class NodePatch(Strict):
 
 
 class DrainQuery(WaitQuery):
-    deadline: float = Field(600, gt=0, le=86400, description="seconds; after it the rest "
-                                                             "is stopped")
+    deadline: float = Field(600, gt=0, le=messages.MAX_DRAIN_DEADLINE,
+                            description="seconds; after it the rest is stopped")
 
 
 class NodeOut(BaseModel):

@@ -28,10 +28,12 @@ from workers.record import record
 log = logging.getLogger("harbormaster.actors")
 
 
-def job_actor(fn):
+def job_actor(fn=None, **options):
     """A Dramatiq actor for one job kind: Permanent errors fail the job at once."""
+    if fn is None:
+        return functools.partial(job_actor, **options)
     return dramatiq.actor(fn, actor_name=fn.__name__, queue_name=messages.DEFAULT_QUEUE,
-                          throws=(Permanent,), max_retries=MAX_RETRIES)
+                          throws=(Permanent,), max_retries=MAX_RETRIES, **options)
 
 
 def load(job_id: str) -> tuple[dict, dict]:
@@ -238,7 +240,9 @@ def execute_on_node(job_id: str):
     return executor.run(args, runtime.settings())
 
 
-@job_actor
+# the drain enforces its own deadline (and a margin after it for the stops): the global
+# time limit (HARBORMASTER_JOB_TIME_LIMIT) would kill a long drain halfway
+@job_actor(time_limit=(messages.MAX_DRAIN_DEADLINE + 3600) * 1000)
 def drain_node(job_id: str):
     """Every instance off a node, start-first; ends when the drained containers exited."""
     _, args = load(job_id)

@@ -127,17 +127,20 @@ def drain(job_id: str, args: dict, cfg: config.Config) -> dict:
     deadline = time.monotonic() + float(args.get("deadline", 600))
     for deployment in deployments.with_slots_or_instances_on(name):
         messages.send(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE, (deployment,))
-    nudged = time.monotonic()
+    nudged, stopped = time.monotonic(), None
     while True:
-        left = [r for r in containers.find(node=name, kind="deployment", role="active",
-                                           limit=10000)
-                if r["state"] not in ("removed", "stopped", "error")]
+        left = still_on(name)
         jobs.set_progress(job_id, 0, len(left), f"{len(left)} instances left on {name}")
         if not left:
-            events.add("node_drained", detail={"node": name})
-            return {"node": name, "drained": True}
-        if time.monotonic() > deadline:
-            return stop_the_rest(name, left, cfg)
+            events.add("node_drained", detail={"node": name, "stopped_past_deadline": stopped
+                                               or []})
+            return {"node": name, "drained": True, "stopped_past_deadline": stopped or []}
+        if stopped is None and time.monotonic() > deadline:
+            # the rest is stopped; the job still ends only once they have exited
+            stopped = stop_the_rest(name, left)
+        if stopped is not None and time.monotonic() > deadline + cfg.job_time_limit / 2:
+            raise RuntimeError(f"{len(left)} instances still on {name} after their stop: "
+                               + ", ".join(r["name"] for r in left))
         if time.monotonic() - nudged > 5.0:  # a trigger lost in a restart: look again
             nudged = time.monotonic()
             for deployment in {r["deployment"] for r in left}:
@@ -146,7 +149,16 @@ def drain(job_id: str, args: dict, cfg: config.Config) -> dict:
         time.sleep(0.5)
 
 
-def stop_the_rest(name: str, left: list[dict], cfg: config.Config) -> dict:
+def still_on(name: str) -> list[dict]:
+    """The instances still running (or starting) on the node."""
+    return [r for r in containers.find(node=name, kind="deployment", role="active",
+                                       limit=10000)
+            if r["state"] not in ("removed", "stopped", "error")]
+
+
+def stop_the_rest(name: str, left: list[dict]) -> list[str]:
+    """Past the deadline: the node's executor stops and removes what is left (the planner
+    has placed their slots elsewhere: they are replaced there)."""
     row = nodes.get(name)
     actions = [{"kind": "remove", "slot": r["slot"], "name": r["name"],
                 "generation": r["generation"], "reason": f"{name} drained past its deadline",
@@ -158,6 +170,4 @@ def stop_the_rest(name: str, left: list[dict], cfg: config.Config) -> dict:
                            "actions": [a for a, r in zip(actions, left)
                                        if r["deployment"] == deployment]}, "fleet")
         messages.send_job_or_leave(job)
-    events.add("node_drained", detail={"node": name, "stopped_past_deadline":
-                                       [r["name"] for r in left]})
-    return {"node": name, "drained": True, "stopped_past_deadline": [r["name"] for r in left]}
+    return [r["name"] for r in left]

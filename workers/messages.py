@@ -38,6 +38,9 @@ RECONCILE_DEPLOYMENT = "reconcile_deployment"
 EXECUTE_ON_NODE = "execute_on_node"      # a node's share of a pass, on node.<name>
 RECLAIM_NODE = "reclaim_node"            # a node back from down removes its stale instances
 DRAIN_NODE = "drain_node"                # every instance off a node, start-first
+#: the longest drain deadline a request may ask for (seconds): the drain job runs that long,
+#: past the usual job time limit
+MAX_DRAIN_DEADLINE = 86400
 
 # periodic and internal (no job rows)
 CONVERGE_DEPLOYMENT = "converge_deployment"

@@ -186,12 +186,15 @@ def test_drain_moves_everything_off_start_first_and_rebalance_spreads_again(api,
     assert deploy(api, name, 4, update={"monitor": 0.5, "max_surge": 1,
                                         "max_unavailable": 0})["status"] == "succeeded"
     assert per_node(platform, name) == {"local": 2, "n2": 2}
-    low, stop = [], threading.Event()
+    low, failed, stop = [], [], threading.Event()
 
     def sample():
-        while not stop.is_set():
-            low.append(api.get(f"/api/deployments/{name}").json()["status"]["ready"])
-            time.sleep(0.1)
+        try:
+            while not stop.is_set():
+                low.append(api.get(f"/api/deployments/{name}").json()["status"]["ready"])
+                time.sleep(0.1)
+        except Exception as exc:  # noqa: BLE001 - a dead sampler must fail the test
+            failed.append(exc)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
@@ -202,6 +205,7 @@ def test_drain_moves_everything_off_start_first_and_rebalance_spreads_again(api,
         stop.set()
         sampler.join(10)
         assert not sampler.is_alive()
+    assert not failed, f"the sampler died: {failed[0]!r}"
     print(f"[drain] ready sampled {len(low)} times, lowest {min(low)}")
     assert min(low) >= 4  # max_unavailable 0: never below the replicas while draining
     assert per_node(platform, name) == {"local": 0, "n2": 4}
@@ -211,6 +215,32 @@ def test_drain_moves_everything_off_start_first_and_rebalance_spreads_again(api,
     api.post("/api/nodes/local/activate").raise_for_status()
     api.job(api.post(f"/api/deployments/{name}/rebalance", params={"wait": 60}), wait=120)
     assert per_node(platform, name) == {"local": 2, "n2": 2}
+    remove(api, platform, name)
+
+
+def test_a_drain_past_its_deadline_stops_what_could_not_move_and_ends_when_it_exited(
+        api, platform):
+    name = unique("stuck")
+    # bound to n2: draining n2 leaves its slot nowhere to go, so its instance stays
+    assert deploy(api, name, 1, placement={"constraints": ["node.name==n2"]})[
+        "status"] == "succeeded"
+    instance = api.get(f"/api/deployments/{name}").json()["instances"][0]["name"]
+    try:
+        job = api.job(api.post("/api/nodes/n2/drain", params={"deadline": 2, "wait": 60}),
+                      wait=120)
+        assert job["status"] == "succeeded", job
+        assert job["result"]["stopped_past_deadline"] == [instance], job
+        # the job ended once the instance had exited: nothing of it runs on n2 any more
+        assert per_node(platform, name) == {"local": 0, "n2": 0}
+        dep = api.get(f"/api/deployments/{name}").json()
+        assert dep["status"]["state"] == "pending" and "drained: n2" in dep["status"]["reason"]
+        n2 = api.get("/api/nodes/n2").json()
+        assert n2["availability"] == "drain" and instance not in [
+            c["name"] for c in n2["containers"] if c["state"] == "running"]
+    finally:
+        api.post("/api/nodes/n2/activate").raise_for_status()
+    # active again: the slot is placed back on n2
+    wait_until(lambda: per_node(platform, name)["n2"] == 1, 60, f"{name} back on n2")
     remove(api, platform, name)
 
 
