@@ -132,13 +132,16 @@ def test_a_partitioned_node_returns_and_no_slot_runs_twice_after_its_cleanup(api
     until n2 is back, where its own worker removes them before it takes new work."""
     name = unique("partition")
     deploy_spread(api, platform, name)
-    samples, stop = [], threading.Event()
+    samples, failed, stop = [], [], threading.Event()
 
     def sample():
-        while not stop.is_set():
-            samples.append((time.monotonic(), node_status(api, "n2"),
-                            max(running_slots(platform, name).values(), default=0)))
-            time.sleep(0.1)
+        try:
+            while not stop.is_set():
+                samples.append((time.monotonic(), node_status(api, "n2"),
+                                max(running_slots(platform, name).values(), default=0)))
+                time.sleep(0.1)
+        except Exception as exc:  # noqa: BLE001 - a dead sampler must fail the test
+            failed.append(exc)
     sampler = threading.Thread(target=sample, daemon=True)
     try:
         platform.n2.kill_processes()
@@ -156,6 +159,7 @@ def test_a_partitioned_node_returns_and_no_slot_runs_twice_after_its_cleanup(api
         assert not sampler.is_alive()
         if not n2_whole(api, platform):
             back_to_two_nodes(api, platform)
+    assert not failed, f"the sampler died: {failed[0]!r}"
     after = [most for at, status, most in samples if status == "ready"]
     print(f"[node loss] {len(samples)} samples, {len(after)} once n2 was ready: most per "
           f"slot {max(after, default=0)}")
