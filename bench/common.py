@@ -26,5 +26,9 @@ def describe(values: list[float]) -> str:
 def private_platform(second_node: bool = False, **env) -> TestPlatform:
     """A platform of one node (bench/multinode asks for the second one)."""
     plat = TestPlatform(extra_env=env, second_node=second_node)
-    plat.start()
+    try:
+        plat.start()
+    except BaseException:
+        plat.teardown()  # a start that failed halfway leaves nothing running
+        raise
     return plat

@@ -27,6 +27,14 @@ log = logging.getLogger("harbormaster.broker")
 MAX_RETRIES = 3
 
 
+class ResultsKeptByJobs(logging.Filter):
+    """Dramatiq warns, for every message whose actor returns a value, that no Results
+    middleware keeps it; JobsMiddleware keeps it in the job's row, so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "haven't added the Results middleware" not in record.getMessage()
+
+
 class PostgresDown(MiddlewareError, Retry):
     """Postgres did not answer before a job's message ran: the actor must not run without
     the job's record (its attempt, a cancellation): the message comes back later. A
@@ -93,6 +101,7 @@ def configure(cfg: config.Config) -> RedisBroker:
                               heartbeat_timeout=cfg.broker_heartbeat_timeout_ms,
                               maintenance_chance=cfg.broker_maintenance_chance)
         dramatiq.set_broker(_broker)
+        logging.getLogger("dramatiq.worker.WorkerThread").addFilter(ResultsKeptByJobs())
         return _broker
 
 

@@ -360,7 +360,8 @@ class TestPlatform:
             found["dockerd"] = dockerd
         elif Path("/var/log/docker.log").exists():
             found["dockerd"] = Path("/var/log/docker.log")
-        found[f"dockerd-{self.n2.name}"] = self.n2.engine.log
+        if self.n2 is not None:
+            found[f"dockerd-{self.n2.name}"] = self.n2.engine.log
         return found
 
 
