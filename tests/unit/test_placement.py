@@ -1,17 +1,19 @@
-"""core.placement: the constraint grammar, the rules, spread and binpack, the reasons,
-place_many, global; examples, then properties against a reference written from the rules."""
+"""core.placement by example: the constraint grammar, the rules (readiness, availability,
+constraints, fixed host ports, max_per_node, capacity after the reserve, the default request),
+spread and binpack with their ties, the reasons, place_many, global, rebalance, and the node
+figures placement sees. The properties are in test_placement_properties.py."""
 from __future__ import annotations
 
-import string
+from collections import Counter
 from dataclasses import replace
-from functools import partial
+from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from core.placement import (Ask, Decision, NodeState, global_nodes, matches,
-                            parse_constraint, place, place_many)
+from core.placement import (Ask, Decision, NodeState, fixed_ports, global_nodes, matches,
+                            node_is_ready, node_state, parse_constraint, place, place_many,
+                            rebalance_moves)
+from workers.placing import ask_of
 
 MIB, GIB = 1024 * 1024, 1024 * 1024 * 1024
 
@@ -39,7 +41,8 @@ VALID = [  # as written -> field, operator, value
     ("node.labels.zone==us east 1", "node.labels.zone == us east 1"),
     ("node.labels.disk==ssd:/dev/sda[0]", "node.labels.disk == ssd:/dev/sda[0]"),
     # Swarm: field names in any case, the label key as written
-    ("NODE.Name==N2", "node.name == N2"), ("Node.Labels.Zone==b", "node.labels.Zone == b")]
+    ("NODE.Name==N2", "node.name == N2"), ("Node.Labels.Zone==b", "node.labels.Zone == b"),
+    ("node.name==n*", "node.name == n*")]      # a glob is literal text (see MATCHES)
 
 
 @pytest.mark.parametrize("text, parts", VALID)
@@ -50,15 +53,21 @@ def test_valid_constraints(text, parts):
 
 REFUSED = {
     "not a field": ["node.role==manager", "node.hostname==n2", "node.id==abc", "==n2",
-                    "engine.labels.os==linux", "node.labels==b", "labels.zone==b"],
+                    "engine.labels.os==linux", "node.labels==b", "labels.zone==b",
+                    "node.name.x==n2", "node.names==n2", "node.label.zone==b",
+                    "node.labelszone==b", "node .name==n2"],
     "needs an operator": ["node.name=n2", "node.name~=n2", "node.name =~ n2", "node.name<n2",
-                          "node.name", ""],
+                          "node.name", "", "   ", "node.name = = n2", "node.name ! = n2"],
     "empty label key": ["node.labels.==b", "node.labels. == b"],
     "the label key": ["node.labels.zo ne==b", "node.labels.zone!x==b", "node.labels.zöne==b",
-                      "node.labels.\u212a==b"],  # the Kelvin sign: case-folds to k
+                      "node.labels.\u212a==b",   # the Kelvin sign: case-folds to k
+                      "node.labels.zone/x==b", "node.labels.a:b==c"],
     "empty value": ["node.name==", "node.labels.zone !=   "], "the value": [
         "node.name==a==b", "node.name==a=b", "node.name!==b", "node.name==~b", "node.name==\u017f",
-        "node.labels.zone==b\tc", "node.labels.zone==b\nc", "node.labels.zone==é"]}
+        "node.labels.zone==b\tc", "node.labels.zone==b\nc", "node.labels.zone==é",
+        "node.name==a!=b", "node.name==a;b", "node.name==a,b", "node.name=={b}", "node.name==a<b",
+        "node.name==a>b", "node.name==a~b", "node.name==a!b", "node.name=='n2'",
+        'node.name=="n2"']}
 
 
 @pytest.mark.parametrize("text, why", [(t, why) for why, ts in REFUSED.items() for t in ts])
@@ -67,34 +76,16 @@ def test_refused_constraints_say_why(text, why):
         parse_constraint(text)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=12),
-       st.sampled_from(["==", "!="]), st.sampled_from(["", " ", "  "]),
-       st.text(string.ascii_letters + string.digits + ":-_.*()?+[]\\^$|/ ", min_size=1,
-               max_size=12).filter(str.strip))
-def test_grammar_round_trip(key, op, spaces, value):
-    c = parse_constraint(f"node.labels.{key}{spaces}{op}{spaces}{value}")
-    assert (c.field, c.op, c.value) == (f"node.labels.{key}", op, value.strip())
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40) | st.text("node.labelsz=!~ ", max_size=30))
-def test_any_text_parses_or_is_a_value_error(text):
-    try:
-        c = parse_constraint(text)
-    except ValueError as refused:
-        assert "==" in text or "!=" in text or "needs an operator" in str(refused)
-        return
-    assert c.op in ("==", "!=") and c.op in text
-    assert c.field == "node.name" or c.field.startswith("node.labels.")
-
-
 MATCHES = {  # on a node n2 with the labels zone=b, Disk=SSD; on a node without labels
     "node.name==n2": (True, False), "node.name==N2": (True, False),   # Swarm: values any case
     "node.name!=n2": (False, True), "node.labels.zone==b": (True, False),
     "node.labels.zone==a": (False, False), "node.labels.Disk==ssd": (True, False),
     "node.labels.disk==ssd": (False, False),                           # label keys exactly
-    "node.labels.zone!=b": (False, True)}               # a missing label never equals
+    "node.labels.zone!=b": (False, True),               # a missing label never equals
+    "node.name!=N2": (False, True), "node.labels.zone==B": (True, False),
+    "node.labels.zone!=a": (True, True), "node.labels.Disk!=ssd": (False, True),
+    "node.name==n*": (False, False), "node.name!=n*": (True, True),    # no globs
+    "node.labels.zone==none": (False, False), "node.labels.zone!=None": (True, True)}
 
 
 @pytest.mark.parametrize("text, expected", MATCHES.items())
@@ -103,14 +94,40 @@ def test_matches(text, expected):
     assert (matches(c, n2), matches(c, node("local"))) == expected
 
 
+@pytest.mark.parametrize("text, said", [  # the 422 a user reads, after "constraint '<text>'"
+    ("node.role==manager", ": 'node.role' is not a field; use node.name or node.labels.<key>"),
+    ("node.name=n2", " needs an operator: == or !="), (" node.name== ", " has an empty value"),
+    ("node.labels.==b", " has an empty label key"),
+    ("node.labels.zo ne==b", ": the label key 'zo ne' may hold only letters, digits, - _ and ."),
+    ("node.name==a;b", ": the value 'a;b' may hold only letters, digits, spaces and : - _ . * "
+                       "( ) ? + [ ] \\ ^ $ | /")])
+def test_a_refused_constraint_says_what_to_write_instead(text, said):
+    with pytest.raises(ValueError) as refused:
+        parse_constraint(text)
+    assert str(refused.value) == f"constraint {text.strip()!r}{said}"
+
+
 # --- spread, binpack and the reasons ------------------------------------------------------
 SEQUENCES = [  # (nodes, ask, instances of web per node, count) -> the nodes chosen in turn
     ([node("n2"), node("local")], ask(), {}, 4, ["local", "n2", "local", "n2"]),
-    # Swarm's rule: fewest of this deployment, then fewest in all (local holds 3 of another)
+    # Swarm's rule, the issue's example: with 3 instances of another deployment on local, 3
+    # replicas go 2 on n2 and 1 on local (fewest of this deployment, then fewest in all)
     ([node("local", instances=3), node("n2")], ask(), {}, 3, ["n2", "local", "n2"]),
     ([node("local", instances=3), node("n2", instances=1)], ask(), {"local": 3, "n2": 1}, 3,
      ["n2", "n2", "local"]),
     ([node("n3"), node("n1"), node("n2")], ask(), {}, 1, ["n1"]),
+    ([node("n2"), node("n10")], ask(), {}, 1, ["n10"]),      # names compare as text
+    # fewest of this deployment first, however many a node holds in all
+    ([node("local", instances=5), node("n2", instances=1)], ask(), {"n2": 1}, 1, ["local"]),
+    ([node("local"), node("n2")], ask(max_per_node=2), {"local": 2}, 3, ["n2", "n2", None]),
+    # a UDP port is not its TCP namesake
+    ([node("local", used_ports=["53/tcp"])], ask(ports=["53/udp"]), {}, 2, ["local", None]),
+    # binpack: as full after placing (1.0 of 2 CPUs, 0.5 of 1), the name decides
+    ([node("n2", cpus=2.0, reserved_cpus=0.75), node("local", cpus=1.0, reserved_cpus=0.25)],
+     ask(memory=0, strategy="binpack"), {}, 1, ["local"]),
+    # binpack ignores the counts: the fuller node first
+    ([node("n2"), node("local", reserved_cpus=1.0)], ask(strategy="binpack"), {"local": 4}, 2,
+     ["local", "local"]),
     ([node("local"), node("n2")], ask(constraints=["node.name==n2"]), {}, 3, ["n2"] * 3),
     ([node("local"), node("n2")], ask(max_per_node=2), {}, 5, ["local", "n2"] * 2 + [None]),
     ([node("local"), node("n2")], ask(ports=["8080/tcp"]), {}, 4, ["local", "n2", None, None]),
@@ -146,6 +163,14 @@ def test_binpack_ranks_by_the_higher_of_cpu_and_memory_after_placing():
              node("b", cpus=4.0, memory=4 * GIB, reserved_cpus=2.0)]           # 56% cpu
     assert place(ask(strategy="binpack"), nodes, {}) == Decision(
         "a", "a: 62% allocated; b: 56% allocated")
+    # the fullest node first, where spread starts with the emptiest
+    nodes = [node("n2", cpus=1.0), node("local", cpus=1.0, reserved_cpus=0.5, instances=1)]
+    assert place_many(ask(cpus=0.5, memory=0, strategy="binpack"), nodes, {}, 4) == [
+        Decision("local", "local: 100% allocated; n2: 50% allocated"),
+        Decision("n2", "n2: 50% allocated"), Decision("n2", "n2: 100% allocated"),
+        Decision(None, "insufficient cpu on local, n2")]
+    assert [d.node for d in place_many(ask(cpus=0.5, memory=0), nodes, {}, 4)] == [
+        "n2", "local", "n2", None]
 
 
 PENDING = [  # (nodes, ask, instances of web per node) -> why nothing fits
@@ -173,7 +198,20 @@ PENDING = [  # (nodes, ask, instances of web per node) -> why nothing fits
     ([node("local"), node("n2")], ask(max_per_node=2), {"local": 2, "n2": 3},
      "2 of web already on local (max_per_node 2); 3 of web already on n2 (max_per_node 2)"),
     ([node("local", cpus=1.0, reserved_cpus=0.9), node("n2", cpus=0.0)], ask(), {},
-     "insufficient cpu on local, n2")]
+     "insufficient cpu on local, n2"),
+    ([node("n3", cpus=0.2, memory=64 * MIB), node("n2", memory=64 * MIB),
+      node("local", cpus=0.2)], ask(), {},
+     "insufficient cpu on local; insufficient memory on n2; insufficient cpu and memory on n3"),
+    ([node("n2", availability="cordon")], ask(), {}, "availability cordon: n2"),
+    # constraints in the order written, whichever node fails them
+    ([node("local", labels={"zone": "b"}), node("n2", labels={"zone": "a"})],
+     ask(constraints=["node.labels.zone==b", "node.name!=local"]), {},
+     "node.labels.zone==b not met on n2; node.name!=local not met on local"),
+    ([node("local", used_ports=["8080/tcp"]), node("n2", used_ports=["8080/tcp", "9090/tcp"])],
+     ask(ports=["8080/tcp", "9090/tcp"]), {},
+     "port 8080/tcp in use on local; ports 8080/tcp, 9090/tcp in use on n2"),
+    ([node("local"), node("n2"), node("n3", ready=False)], ask(max_per_node=1),
+     {"local": 1, "n2": 1}, "not ready: n3; 1 of web already on local, n2 (max_per_node 1)")]
 
 
 @pytest.mark.parametrize("nodes, wanted, held, reason", PENDING)
@@ -220,133 +258,92 @@ def test_global_nodes_are_the_eligible_ones_sorted_and_the_rest_named():
         ["local"], "eligible: local")
     assert global_nodes(wanted, [replace(full, availability="drain")], running=running) == (
         [], "no node eligible; drained: local")
+    # a node that joins is eligible at once; max_per_node does not apply (one per node)
+    assert global_nodes(ask(max_per_node=1), [node("local"), node("n2")],
+                        running=frozenset({"local"})) == (["local", "n2"], "eligible: local, n2")
+    # a paused node takes no new global instance
+    assert global_nodes(ask(), [node("local"), node("n2", availability="pause")]) == (
+        ["local"], "eligible: local; paused: n2")
 
 
-# --- properties against a reference -------------------------------------------------------
-NAMES, ZONES, PORTS = ["local", "n2", "n3", "n4", "n5"], ["a", "b", "ssd"], ["80/tcp", "53/udp"]
-# CPU amounts are sums of powers of two, so the reference's float sums are exact.
-CPU_CAPACITIES, CPU_ASKS = [0.0, 0.5, 1.0, 2.0, 4.0], [0.0, 0.25, 0.5, 1.0]
-MEMORIES, MEMORY_ASKS = [0, 256 * MIB, 512 * MIB, GIB, 2 * GIB], [0, 64 * MIB, 256 * MIB]
-constraint_texts = st.one_of(
-    st.builds("node.name{}{}".format, st.sampled_from(["==", "!="]), st.sampled_from(NAMES)),
-    st.builds("node.labels.{} {} {}".format, st.sampled_from(["zone", "disk"]),
-              st.sampled_from(["==", "!="]), st.sampled_from(ZONES)))
-node_states = partial(
-    st.builds, NodeState, ready=st.booleans(),
-    availability=st.sampled_from(["active", "active", "pause", "drain"]),
-    labels=st.dictionaries(st.sampled_from(["zone", "disk"]), st.sampled_from(ZONES)),
-    cpus=st.sampled_from(CPU_CAPACITIES), memory=st.sampled_from(MEMORIES),
-    reserved_cpus=st.sampled_from(CPU_ASKS), reserved_memory=st.sampled_from(MEMORY_ASKS),
-    used_ports=st.frozensets(st.sampled_from(PORTS)), instances=st.integers(0, 6))
-asks = st.builds(
-    Ask, deployment=st.just("web"), cpus=st.sampled_from(CPU_ASKS),
-    memory=st.sampled_from(MEMORY_ASKS), ports=st.frozensets(st.sampled_from(PORTS), max_size=1),
-    constraints=st.lists(constraint_texts.map(parse_constraint), max_size=2).map(tuple),
-    max_per_node=st.none() | st.integers(1, 3), strategy=st.sampled_from(["spread", "binpack"]))
+# --- capacity: the node's figures less the reserve, the default request ------------------
+def row(name="n2", **changes):
+    """A nodes row as db.nodes.all_nodes returns it (the columns node_state reads)."""
+    return {"name": name, "availability": "active", "all_labels": {}, "cpus": 2,
+            "memory_bytes": GIB, "cpus_override": None, "memory_override": None, **changes}
 
 
-@st.composite
-def clusters(draw):
-    names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5))
-    nodes = [draw(node_states(name=st.just(n))) for n in names]
-    return nodes, {n.name: draw(st.integers(0, n.instances)) for n in nodes}
+def test_capacity_is_what_the_node_has_less_the_reserve_to_the_byte():
+    # 2 CPUs less a reserve of 0.5 leave 1.5, of which 1.0 is reserved; 1 GiB less 256 MiB
+    # leaves 768 MiB, of which 512 MiB is reserved
+    n2 = node_state(row(), {"cpus": 1.0, "memory": 512 * MIB, "instances": 2}, True, 0.5,
+                    256 * MIB)
+    fits = ask(cpus=0.5, memory=256 * MIB)
+    assert place(fits, [n2], {}) == Decision("n2", "n2: 0 of web, 2 in all")
+    for more, short in [({"cpus": 0.500000001}, "cpu"), ({"memory": 256 * MIB + 1}, "memory"),
+                        ({"cpus": 0.75, "memory": GIB}, "cpu and memory")]:
+        assert place(replace(fits, **more), [n2], {}) == Decision(None,
+                                                                  f"insufficient {short} on n2")
+    # 1 CPU less a reserve of 0.9 is 0.09999999999999998 in floats: still room for 0.1
+    assert place(ask(cpus=0.1), [node_state(row(cpus=1), {}, True, 0.9, 0)], {}).node == "n2"
 
 
-def reference_fits(a, n, held):
-    """Every rule, written out from the issue: may `n` take one more instance of `a`?"""
-    return (n.ready and n.availability == "active"
-            and all(reference_matches(c, n) for c in a.constraints)
-            and not (a.ports & n.used_ports)
-            and (a.max_per_node is None or held < a.max_per_node)
-            and n.reserved_cpus + a.cpus <= n.cpus
-            and n.reserved_memory + a.memory <= n.memory)
+CFG = SimpleNamespace(default_cpu_request=0.1, default_memory_request=64 * MIB)
 
 
-def reference_matches(c, n):
-    label = c.field.removeprefix("node.labels.")
-    actual = n.name if c.field == "node.name" else n.labels.get(label)
-    equal = actual is not None and actual.lower() == c.value.lower()
-    return equal if c.op == "==" else not equal
+def test_an_instance_without_limits_reserves_the_default_request():
+    dep = {"name": "web", "resources": None, "template": {"image": "nginx"}}
+    assert ask_of(dep, CFG) == Ask(deployment="web", cpus=0.1, memory=64 * MIB,
+                                   ports=frozenset(), constraints=(), max_per_node=None)
+    limited = ask_of({**dep, "resources": {"cpus": 0.5, "memory": 256 * MIB}}, CFG)
+    assert (limited.cpus, limited.memory) == (0.5, 256 * MIB)
+    # 1.25 CPUs less a reserve of 0.25 hold ten default requests of 0.1, not eleven
+    local = node_state(row("local", cpus=1.25, memory_bytes=4 * GIB), {}, True, 0.25, 0)
+    decisions = place_many(ask_of(dep, CFG), [local], {}, 11)
+    assert [d.node for d in decisions] == ["local"] * 10 + [None]
+    assert decisions[-1].reason == "insufficient cpu on local"
+    # the template's placement rules, its fixed host ports; a bad constraint is refused
+    rules = {"constraints": ["node.labels.zone==b"], "max_per_node": 2, "strategy": "binpack"}
+    assert ask_of({**dep, "template": {"ports": {"80/tcp": 8080, "81": None}, "placement": rules}},
+                  CFG) == replace(ask_of(dep, CFG), ports=frozenset({"8080/tcp"}), max_per_node=2,
+                                  constraints=(parse_constraint("node.labels.zone==b"),),
+                                  strategy="binpack")
+    with pytest.raises(ValueError, match="not a field"):
+        ask_of({**dep, "template": {"placement": {"constraints": ["node.role==manager"]}}}, CFG)
 
 
-def reference_rank(a, n, held):
-    if a.strategy == "spread":
-        return (held, n.instances, n.name)
-    cpu = (n.reserved_cpus + a.cpus) / n.cpus if n.cpus else 0.0
-    memory = (n.reserved_memory + a.memory) / n.memory if n.memory else 0.0
-    return (-max(cpu, memory), n.name)
+def test_node_state_is_the_reported_capacity_or_its_override_less_the_reserve():
+    used = {"cpus": 1.5, "memory": 512 * MIB, "ports": {"8080/tcp"}, "instances": 3}
+    assert node_state(row(all_labels={"zone": "b"}, cpus=4, memory_bytes=8 * GIB), used, True,
+                      0.5, 256 * MIB) == NodeState(
+        "n2", ready=True, availability="active", labels={"zone": "b"}, cpus=3.5,
+        memory=8 * GIB - 256 * MIB, reserved_cpus=1.5, reserved_memory=512 * MIB,
+        used_ports=frozenset({"8080/tcp"}), instances=3)
+    overridden = node_state(row(cpus_override=1.0, memory_override=GIB), {}, True, 0.25, MIB)
+    assert (overridden.cpus, overridden.memory) == (0.75, GIB - MIB)
+    # an override of 0 is a capacity of 0, not "use the reported one"
+    zero = node_state(row(cpus_override=0, memory_override=0), {}, True, 0.0, 0)
+    assert (zero.cpus, zero.memory) == (0.0, 0)
+    # figures not reported yet, or a reserve above them: nothing may be reserved there
+    assert node_state(row(cpus=None, memory_bytes=None, all_labels=None,
+                          availability="pause"), {}, True, 0.5, 256 * MIB) == NodeState(
+        "n2", True, "pause", {}, 0.0, 0, 0.0, 0, frozenset(), 0)
+    assert node_state(row(cpus=1, memory_bytes=128 * MIB), {}, True, 2.0, 256 * MIB).memory == 0
+    # what SQL sums to over no rows (NULL) is nothing placed
+    assert node_state(row(), {"cpus": None, "memory": None, "ports": None, "instances": 0},
+                      True, 0.0, 0) == node_state(row(), {}, True, 0.0, 0)
 
 
-def replay(a, nodes, held, decisions):
-    """(node states, instances of `a` per node, decision), each placed one counted after."""
-    state, counts = {n.name: n for n in nodes}, dict(held)
-    for d in decisions:
-        yield state, counts, d
-        if d.node is not None:
-            n = state[d.node]
-            state = {**state, d.node: replace(
-                n, reserved_cpus=n.reserved_cpus + a.cpus, used_ports=n.used_ports | a.ports,
-                reserved_memory=n.reserved_memory + a.memory, instances=n.instances + 1)}
-            counts = {**counts, d.node: counts.get(d.node, 0) + 1}
+@pytest.mark.parametrize("status, age, docker_ok, ready", [
+    ("ready", 0.0, True, True), ("ready", 6.0, True, True),     # the limit is still fresh
+    ("ready", 6.001, True, False), ("ready", 0.0, False, False),
+    ("down", 0.0, True, False), ("returning", 0.0, True, False)])
+def test_node_is_ready(status, age, docker_ok, ready):
+    assert node_is_ready(status, age, docker_ok, stale_after=6.0) is ready
 
 
-def assert_accounts_for_every_node(a, nodes, reason):
-    assert nodes or reason == "no nodes"
-    hopeless = [c for c in a.constraints if nodes
-                and not any(reference_matches(c, n) for n in nodes)]
-    for c in hopeless:
-        assert f"{c.text} matches no node" in reason
-    for n in nodes:
-        # every node is named, unless a constraint no node satisfies is what keeps it out
-        assert n.name in reason or (hopeless and n.ready and n.availability == "active")
-    assert ("in use" in reason) <= bool(a.ports)
-
-
-@settings(max_examples=400, deadline=None)
-@given(clusters(), asks, st.integers(1, 12))
-def test_place_many_keeps_every_rule_counting_the_instances_before(cluster, a, count):
-    nodes, held = cluster
-    decisions = place_many(a, nodes, held, count)
-    assert len(decisions) == count
-    for i, (state, counts, d) in enumerate(replay(a, nodes, held, decisions)):
-        fitting = [n for n in state.values() if reference_fits(a, n, counts.get(n.name, 0))]
-        if not fitting:
-            # pending: says why of every node, and the rest stay pending for that reason
-            assert d.node is None and all(later == d for later in decisions[i:])
-            assert_accounts_for_every_node(a, nodes, d.reason)
-            break
-        best = min(fitting, key=lambda n: reference_rank(a, n, counts.get(n.name, 0)))
-        assert d.node == best.name and d.reason.startswith(f"{best.name}: ")
-        assert all(n.name in d.reason for n in fitting)
-
-
-@settings(max_examples=250, deadline=None)
-@given(node_states(name=st.just("e")), st.integers(2, 4), st.integers(0, 3), clusters(), asks,
-       st.integers(0, 16))
-def test_spread_keeps_equal_eligible_nodes_within_one(template, k, held_each, cluster, a, count):
-    (others, held), a = cluster, replace(a, strategy="spread")
-    equal = [replace(template, name=f"e{i}", instances=template.instances + held_each)
-             for i in range(k)]
-    held = {**held, **{n.name: held_each for n in equal}}
-    chosen = [d.node for d in place_many(a, equal + others, held, count)]
-    placed = [chosen.count(n.name) for n in equal if reference_fits(a, n, held_each)]
-    assert max(placed, default=0) - min(placed, default=0) <= 1
-
-
-@settings(max_examples=250, deadline=None)
-@given(clusters(), asks, st.integers(0, 12))
-def test_binpack_leaves_a_node_only_when_it_is_full(cluster, a, count):
-    (nodes, held), a = cluster, replace(a, strategy="binpack")
-    steps = list(replay(a, nodes, held, place_many(a, nodes, held, count)))
-    for (_, _, before), (state, counts, after) in zip(steps, steps[1:]):
-        if before.node is not None and after.node != before.node:
-            assert not reference_fits(a, state[before.node], counts[before.node])
-
-
-@settings(max_examples=250, deadline=None)
-@given(clusters(), asks)
-def test_global_nodes_are_every_eligible_node_once(cluster, a):
-    (nodes, _), unlimited = cluster, replace(a, max_per_node=None)
-    names, reason = global_nodes(a, nodes)
-    assert names == sorted(n.name for n in nodes if reference_fits(unlimited, n, 0))
-    assert_accounts_for_every_node(a, nodes, reason)
+def test_fixed_ports_are_the_host_ports_with_their_protocol():
+    assert fixed_ports({"80/tcp": 8080, "53/udp": 5353, "443": 8443, "9000/tcp": None}) == {
+        "8080/tcp", "5353/udp", "8443/tcp"}
+    assert fixed_ports({"53/tcp": 53, "53/udp": 53}) == {"53/tcp", "53/udp"}
+    assert fixed_ports({}) == fixed_ports(None) == fixed_ports({"80/tcp": None}) == frozenset()
