@@ -133,6 +133,17 @@ class Config:
     redis_port: int = 6389       # the embedded Redis's port (when REDIS_URL is not set)
     prometheus_multiproc_dir: str | None = None  # prometheus-client's multiprocess files
 
+    # images (issue 15): pull limits (Nomad's defaults) and image GC (the kubelet's numbers)
+    pull_timeout: float = 300.0          # a pull or push taking longer fails
+    pull_stall_timeout: float = 120.0    # ... or moving no byte for this long
+    pull_backoff_max: float = 300.0      # the longest wait after failed pulls of one reference
+    image_gc_interval: float = 60.0
+    image_min_age: float = 120.0         # an image unused for less is never collected
+    image_gc_high: float = 85.0          # image disk % that starts a collection ...
+    image_gc_low: float = 80.0           # ... which removes images until under this
+    image_cache_size: int = 0            # bytes of pulled images per node (0: no limit)
+    image_max_age: float = 0.0           # unused this long -> collected (0: never)
+
     @property
     def redelivery_window(self) -> float:
         """Seconds after which Dramatiq hands a dead worker's message to another."""
@@ -216,6 +227,15 @@ def from_env(env: dict | None = None) -> Config:
         test_hooks=_bool(env, "HARBORMASTER_TEST_HOOKS", False),
         redis_port=_int(env, "HARBORMASTER_REDIS_PORT", 6389),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        pull_timeout=_float(env, "HARBORMASTER_PULL_TIMEOUT", 300.0),
+        pull_stall_timeout=_float(env, "HARBORMASTER_PULL_STALL_TIMEOUT", 120.0),
+        pull_backoff_max=_float(env, "HARBORMASTER_PULL_BACKOFF_MAX", 300.0),
+        image_gc_interval=_float(env, "HARBORMASTER_IMAGE_GC_INTERVAL", 60.0),
+        image_min_age=_float(env, "HARBORMASTER_IMAGE_MIN_AGE", 120.0),
+        image_gc_high=_float(env, "HARBORMASTER_IMAGE_GC_HIGH", 85.0),
+        image_gc_low=_float(env, "HARBORMASTER_IMAGE_GC_LOW", 80.0),
+        image_cache_size=_int(env, "HARBORMASTER_IMAGE_CACHE_SIZE", 0),
+        image_max_age=_float(env, "HARBORMASTER_IMAGE_MAX_AGE", 0.0),
     )
 
 

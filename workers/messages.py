@@ -42,6 +42,14 @@ DRAIN_NODE = "drain_node"                # every instance off a node, start-firs
 #: past the usual job time limit
 MAX_DRAIN_DEADLINE = 86400
 
+# images (jobs on node.<name>; args in workers/images.py)
+PULL_IMAGE = "pull_image"                # {"image", "node"}
+PUSH_IMAGE = "push_image"                # {"image", "node"}
+TAG_IMAGE = "tag_image"                  # {"source", "target", "node"}
+REMOVE_IMAGE = "remove_image"            # {"image", "node", "force"}
+PRUNE_IMAGES = "prune_images"            # {"node"}
+COLLECT_IMAGES = "collect_images"        # image GC of one node (periodic, no job row)
+
 # periodic and internal (no job rows)
 CONVERGE_DEPLOYMENT = "converge_deployment"
 RAISE_FOR_TEST = "raise_for_test"  # workers.testing's, with HARBORMASTER_TEST_HOOKS only
