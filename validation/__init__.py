@@ -68,6 +68,21 @@ def check_image(value: str) -> str:
     return value
 
 
+def split_image(ref: str) -> tuple[str | None, str, str | None, str | None]:
+    """A checked reference -> (registry host[:port] or None, repository, tag, digest), by
+    Docker's rule: the first component names a registry when it has a dot or a port or is
+    localhost. ``127.0.0.1:5000/team/web:v2`` -> ("127.0.0.1:5000", "127.0.0.1:5000/team/web",
+    "v2", None); the repository keeps the registry (what the Engine API wants)."""
+    check_image(ref)
+    name, _, digest = ref.partition("@")
+    first, slash, _ = name.partition("/")
+    registry = first if slash and ("." in first or ":" in first or first == "localhost") \
+        else None
+    last = name.rsplit("/", 1)[-1]
+    repository, tag = (name.rsplit(":", 1) if ":" in last else (name, None))
+    return registry, repository, tag, digest or None
+
+
 def check_name(value: str) -> str:
     if not NAME_RE.match(value or ""):
         raise ValueError("a name is 1-63 letters, digits, '_', '.' or '-', starting with a "
