@@ -69,6 +69,7 @@ class ContainerSpec:
     labels: dict = field(default_factory=dict)          # the user's own labels
     working_dir: str | None = None
     stop_signal: str | None = None
+    pull_policy: str = "if-not-present"   # if-not-present (every tag), always, never
 
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerSpec":
@@ -84,7 +85,8 @@ class ContainerSpec:
             mounts=tuple(Mount(**m) for m in data.get("mounts") or ()),
             restart_policy=data.get("restart_policy") or "no",
             labels=dict(data.get("labels") or {}),
-            working_dir=data.get("working_dir"), stop_signal=data.get("stop_signal"))
+            working_dir=data.get("working_dir"), stop_signal=data.get("stop_signal"),
+            pull_policy=data.get("pull_policy") or "if-not-present")
 
     def as_dict(self) -> dict:
         out = asdict(self)

@@ -137,6 +137,13 @@ def mark_stable(name: str, generation: int) -> None:
                  (generation, name, generation))
 
 
+def set_image_digest(name: str, generation: int, pinned: str) -> None:
+    """What every instance of this generation is created from: ``repository@digest`` (or the
+    reference itself when the image has no registry digest)."""
+    pool.execute("UPDATE deployment_revisions SET image_digest = %s WHERE deployment = %s"
+                 " AND generation = %s", (pinned, name, generation))
+
+
 def pause(name: str, reason: str) -> None:
     pool.execute("UPDATE deployments SET paused = true, state = 'paused', state_reason = %s"
                  " WHERE name = %s", (reason, name))

@@ -11,7 +11,8 @@ import validation
 from core import placement
 from web.context import settings
 from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, PortMap,
-                         ReplicaCount, Resources, Security, StopSignal, Strict, WorkingDir)
+                         PullPolicy, ReplicaCount, Resources, Security, StopSignal, Strict,
+                         WorkingDir)
 
 DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 
@@ -99,6 +100,7 @@ class Template(Strict):
     service: Optional[ServiceBlock] = None
     working_dir: Optional[WorkingDir] = None
     stop_signal: Optional[StopSignal] = None
+    pull_policy: Optional[PullPolicy] = None
     placement: Optional[Placement] = None
     mode: Optional[Literal["replicated", "global"]] = Field(
         None, description="global: one instance on every eligible node (replicas follows)")
@@ -172,6 +174,7 @@ class DeploymentOut(BaseModel):
     labels: dict[str, str] = {}
     working_dir: Optional[str] = None
     stop_signal: Optional[str] = None
+    pull_policy: Optional[str] = None
     placement: Optional[dict[str, Any]] = None
     mode: Optional[str] = None
     status: DeploymentStatus

@@ -44,6 +44,9 @@ ReplicaCount = Annotated[int, AfterValidator(
                                    "1000 by default)"})]
 WorkingDir = Annotated[str, Field(max_length=255, pattern=r"^/[^\x00]*$",
                                   description="absolute path the command runs in")]
+PullPolicy = Annotated[Literal["if-not-present", "always", "never"], Field(
+    description="when the image is pulled: if-not-present (the default, for every tag), "
+                "always (before each create), never (it must be on the node)")]
 StopSignal = Annotated[str, Field(pattern=validation.SIGNAL_RE.pattern,
                                   description="the signal a stop sends first (SIGTERM)")]
 LabelMap = Annotated[dict[str, str], AfterValidator(validation.check_labels), WithJsonSchema({
@@ -184,6 +187,7 @@ class ContainerCreate(Strict):
     mounts: list[MountSpec] = Field(default_factory=list, max_length=32)
     working_dir: Optional[WorkingDir] = None
     stop_signal: Optional[StopSignal] = None
+    pull_policy: PullPolicy = "if-not-present"
     node: Optional[str] = Field(None, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                 description="the node to run on (default: placement's choice)")
 

@@ -297,3 +297,6 @@ def evaluate_autoscaling():
     """One evaluation of every enabled scaling policy."""
     for decision in autoscaler.evaluate_all(runtime.settings()):
         log.info("autoscale %s", decision)
+
+
+from workers import image_actors  # noqa: E402,F401 - declares the image actors (they use the helpers above)

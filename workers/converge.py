@@ -18,7 +18,7 @@ import config
 from core.plan import plan
 from core.plan_types import Action, Desired, Instance, Plan
 from db import deployments, events, jobs, locks, nodes, pool, registry, slots
-from workers import instances, messages, placing
+from workers import instances, messages, placing, prepare
 from workers.docker_ops import Permanent, Transient
 
 NODE_JOB_WAIT = 60.0      # the longest a pass waits for a node's executor
@@ -109,6 +109,10 @@ def one_pass(name: str, cfg: config.Config) -> Pass | None:
     failed = [a for a in result.actions if a.kind == "rollout_failed"]
     if failed:
         return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
+    creates = [a for a in result.work if a.kind == "create"]
+    image_problem = prepare_images(dep, creates, placed, fleet, cfg) if creates else None
+    if image_problem:
+        return image_refused(dep, result, creates, image_problem)
     refused = dispatch(dep, result.work, fleet, cfg) if result.work else []
     if refused:
         result.state = "degraded"
@@ -121,6 +125,30 @@ def one_pass(name: str, cfg: config.Config) -> Pass | None:
     registry.sync_deployment(name)
     record_status(dep, result)
     return Pass(result, refused)
+
+
+def prepare_images(dep: dict, creates: list[Action], placed: placing.Placed,
+                   fleet: placing.Fleet, cfg: config.Config) -> str | None:
+    """Each generation's image pulled where it will run and pinned, before any create of it
+    is sent; returns why not."""
+    for generation in prepare.unresolved(dep, creates):
+        of_generation = [a for a in creates if a.generation == generation]
+        problem = prepare.resolve(dep, generation,
+                                  prepare.nodes_for(of_generation, placed, fleet), fleet, cfg,
+                                  wait_for_node_job)
+        if problem:
+            return problem
+    return None
+
+
+def image_refused(dep: dict, result: Plan, creates: list[Action], reason: str) -> Pass:
+    """A rollout pauses with the reason (nothing running touched, the stable generation
+    kept); a deployment with nothing to roll back to is degraded and tries again."""
+    if dep["stable_generation"] not in (None, dep["generation"]) and not dep["rolling_back"]:
+        return Pass(result, rollout_failed=prepare.refuse_rollout(dep, reason))
+    result.state, result.reason = "degraded", reason[:500]
+    record_status(dep, result)
+    return Pass(result, refused=[(a, Permanent(reason)) for a in creates])
 
 
 def on_ready_nodes(dep: dict, observed: list[Instance], placed: placing.Placed,
@@ -179,10 +207,10 @@ def submit_node_job(dep: dict, node: str, epoch: int, node_actions: list[Action]
     return job
 
 
-def wait_for_node_job(job: dict, node: str) -> dict:
+def wait_for_node_job(job: dict, node: str, wait: float = NODE_JOB_WAIT) -> dict:
     """The node job once ended, or as it is when its node is declared down or the wait
     runs out (its reservations hold their slots meanwhile)."""
-    deadline = time.monotonic() + NODE_JOB_WAIT
+    deadline = time.monotonic() + wait
     checked = time.monotonic()
     while True:
         row = jobs.get(str(job["id"]))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from core import naming, observe
 from core.spec import ContainerSpec
 from db import containers, secrets
-from workers import docker_ops
+from workers import docker_ops, images
 from workers.docker_ops import Conflict, Permanent
 from workers.record import record
 
@@ -21,9 +21,13 @@ class Created:
 
 
 def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner: str,
-                     aliases: list[str] | None = None, start=docker_ops.start) -> Created:
+                     aliases: list[str] | None = None, start=docker_ops.start,
+                     pinned_image: str | None = None) -> Created:
     """Create (or adopt) ``name`` from ``spec``, start it, record it.
 
+    The image gets onto the node here and nowhere else (``images.ensure``, by the spec's
+    pull policy); ``pinned_image`` (a rollout's resolved ``repository@digest``) is what is
+    created from, while the labels keep the reference the user wrote.
     Secret env values are read here, from their own table, and go to Docker only.
     Raises Permanent when the name belongs to a container outside this installation.
     """
@@ -32,8 +36,9 @@ def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner
     docker_ops.ensure_network(network, {naming.CLUSTER: cluster})
     existing = docker_ops.find(name)
     if existing is None:
-        docker_ops.ensure_image(spec.image)
-        with_secrets = replace(spec, env={**spec.env, **secrets.get(secrets_owner)})
+        image = pinned_image or spec.image
+        images.ensure(image, spec.pull_policy)
+        with_secrets = replace(spec, image=image, env={**spec.env, **secrets.get(secrets_owner)})
         try:
             docker_id = docker_ops.create(name, with_secrets, labels, network, aliases)
             fresh, running = True, False

@@ -14,27 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import config
 from core import naming, spec as specs
-from db import containers, deployments, events, installation, nodes, registry
+from db import containers, deployments, events, installation, registry
 from workers import create, docker_ops
 from workers.docker_ops import DockerError, NotFound, Permanent
+from workers.fencing import check_fence
 from workers.record import record
 
 log = logging.getLogger("harbormaster.executor")
 # a dynamic host port may be taken on another engine of this host: Docker picks again
 PORT_TAKEN = ("address already in use", "port is already allocated")
-
-
-class Fenced(Permanent):
-    """Work for another node, or planned before this node was last declared down."""
-
-
-def check_fence(args: dict, cfg: config.Config) -> None:
-    if args["node"] != cfg.node_name:
-        raise Fenced(f"work for node {args['node']!r} reached node {cfg.node_name!r}")
-    row = nodes.get(cfg.node_name)
-    if row is not None and args["epoch"] < row["epoch"]:
-        raise Fenced(f"planned under epoch {args['epoch']} of {cfg.node_name}; the node is "
-                     f"at epoch {row['epoch']} since it was declared down")
 
 
 def run(args: dict, cfg: config.Config) -> dict:
@@ -97,7 +85,8 @@ def create_instance(dep: dict, action: dict, cluster: str, cfg: config.Config) -
         created = create.create_and_start(name, spec, labels,
                                           deployments.secret_owner(dep["name"]),
                                           aliases=[service["name"]] if service else None,
-                                          start=start)
+                                          start=start,
+                                          pinned_image=(revision or {}).get("image_digest"))
     except DockerError:
         # nothing was made under the reserved name (or it is seen and recorded): the slot
         # is free for the next pass instead of held by a reservation nobody takes up

@@ -48,6 +48,7 @@ PUSH_IMAGE = "push_image"                # {"image", "node"}
 TAG_IMAGE = "tag_image"                  # {"source", "target", "node"}
 REMOVE_IMAGE = "remove_image"            # {"image", "node", "force"}
 PRUNE_IMAGES = "prune_images"            # {"node"}
+PREPARE_IMAGE = "prepare_image"          # {"image", "policy", "node"}: a rollout's pull
 COLLECT_IMAGES = "collect_images"        # image GC of one node (periodic, no job row)
 
 # periodic and internal (no job rows)

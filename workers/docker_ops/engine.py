@@ -42,6 +42,11 @@ def publish_host() -> str:
     return _publish_host
 
 
+def base_url() -> str:
+    """The engine's address (a pull opens a client of its own with its own timeout)."""
+    return _base_url
+
+
 def configure(docker_host: str | None, publish_host: str) -> None:
     """Which engine this process drives and where published ports bind (the node's)."""
     global _client, _base_url, _publish_host

@@ -1,10 +1,17 @@
-"""Images on the engine: inspect, make sure one is there, import a root filesystem."""
+"""Images on the engine: inspect, pull and push with their progress messages, tag, remove,
+list, import a root filesystem."""
 from __future__ import annotations
 
 import io
 import tarfile
+import time
+from datetime import datetime, timezone
 
-from workers.docker_ops.engine import DockerError, NotFound, Permanent, call, client
+import docker
+
+import validation
+from workers.docker_ops.engine import (DockerError, NotFound, Permanent, base_url, call,
+                                       client)
 
 
 def inspect_image(ref: str) -> dict:
@@ -19,26 +26,85 @@ def image_exists(ref: str) -> bool:
         return False
 
 
-def ensure_image(ref: str) -> None:
-    """Make sure an image is local: pull it if missing, fail fast with a clear error."""
-    if image_exists(ref):
-        return
-    repo, tag = _split_ref(ref)
+def pull(ref: str, auth: dict | None, on_message, timeout: float, stall_timeout: float) -> dict:
+    """Pull ``ref``, handing each of the engine's messages to ``on_message`` (the stream is
+    read to its end: that is when the engine has finished). A pull that takes longer than
+    ``timeout`` or moves nothing for ``stall_timeout`` seconds is abandoned. Returns the
+    image's inspect document. Raises Permanent with the registry's reason."""
+    _, repository, tag, digest = validation.split_image(ref)
+    _transfer(ref, "pull", lambda api: api.pull(repository, tag=digest or tag or "latest",
+                                                stream=True, decode=True, auth_config=auth),
+              on_message, timeout, stall_timeout)
+    return inspect_image(ref)
+
+
+def push(ref: str, auth: dict | None, on_message, timeout: float, stall_timeout: float) -> None:
+    """Push ``ref`` to its registry (messages and limits as ``pull``)."""
+    _, repository, tag, _ = validation.split_image(ref)
+    _transfer(ref, "push", lambda api: api.push(repository, tag=tag or "latest", stream=True,
+                                                decode=True, auth_config=auth),
+              on_message, timeout, stall_timeout)
+
+
+def _transfer(ref: str, verb: str, open_stream, on_message, timeout: float,
+              stall_timeout: float) -> None:
+    # a client of its own whose socket timeout is the stall limit: a silent engine raises
+    api = call(docker.APIClient, base_url=base_url(), timeout=stall_timeout, version="auto")
+    started = time.monotonic()
     try:
-        call(client().api.pull, repo, tag=tag)
+        for message in call(open_stream, api):
+            if on_message(message) is False:
+                raise Permanent(f"{verb} {ref}: no progress for {stall_timeout:.0f} s")
+            if time.monotonic() - started > timeout:
+                raise Permanent(f"{verb} {ref}: not done after {timeout:.0f} s")
     except DockerError as exc:
-        raise Permanent(f"image {ref!r} is not present locally and could not be pulled: {exc}")
+        if isinstance(exc, Permanent) or "unreachable" in str(exc):
+            raise
+        raise Permanent(f"{verb} {ref}: {exc}") from exc
+    except (OSError, ValueError) as exc:  # the stream broke or timed out while reading
+        raise Permanent(f"{verb} {ref}: no progress for {stall_timeout:.0f} s ({exc})") from exc
+    finally:
+        api.close()
+
+
+def tag(source: str, target: str) -> None:
+    _, repository, tag_name, _ = validation.split_image(target)
+    call(client().api.tag, source, repository, tag=tag_name or "latest")
+
+
+def remove_image(ref: str, force: bool = False) -> None:
+    """Remove one reference (the image goes with its last one); NotFound when unknown."""
+    call(client().api.remove_image, ref, force=force, noprune=False)
+
+
+def list_images() -> list[dict]:
+    """Every image of the engine, in db.images.replace_engine_images' shape."""
+    return [{"image_id": entry["Id"], "tags": [t for t in entry.get("RepoTags") or []
+                                               if t != "<none>:<none>"],
+             "digests": [d for d in entry.get("RepoDigests") or [] if "<none>" not in d],
+             "size_bytes": entry.get("Size"),
+             "created_at": datetime.fromtimestamp(entry.get("Created") or 0, timezone.utc),
+             "labels": entry.get("Labels") or {}}
+            for entry in call(client().api.images)]
+
+
+def used_image_ids(running_only: bool = False) -> dict[str, list[str]]:
+    """Image id -> the names of the engine's containers made from it (every container of
+    the engine, ours or not)."""
+    used: dict[str, list[str]] = {}
+    for entry in call(client().api.containers, all=not running_only):
+        names = [n.lstrip("/") for n in entry.get("Names") or []]
+        used.setdefault(entry.get("ImageID"), []).extend(names[:1])
+    return used
+
+
+def dangling_images() -> list[str]:
+    return [entry["Id"] for entry in call(client().api.images, filters={"dangling": True})]
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
-    name, _, digest = ref.partition("@")
-    if digest:
-        return name, digest
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        repo, tag = name.rsplit(":", 1)
-        return repo, tag
-    return name, "latest"
+    _, repository, tag_name, digest = validation.split_image(ref)
+    return repository, digest or tag_name or "latest"
 
 
 def import_rootfs(files: dict[str, tuple[bytes | str, int]], symlinks: dict[str, str],
