@@ -19,7 +19,7 @@ import threading
 import time
 
 import config
-from db import containers, events, installation, locks, nodes, pool, registry
+from db import containers, events, images, installation, locks, nodes, pool, registry
 from db.pool import Unavailable
 from core import naming as labels, observe
 from workers import docker_ops, messages
@@ -133,6 +133,8 @@ class Agent:
 
     # --- full sync ------------------------------------------------------------
     def sync_once(self) -> None:
+        # what the engine holds, for GET /api/images (image jobs record it too, at once)
+        images.replace_engine_images(self.cfg.node_name, docker_ops.list_images())
         listed = docker_ops.list_containers({labels.CLUSTER: self.cluster,
                                              labels.NODE: self.cfg.node_name})
         seen = set()
