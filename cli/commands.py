@@ -83,9 +83,12 @@ def refuse_option(word: str) -> None:
 @click.option("-w", "--workdir", "working_dir", default=None,
               help="the directory the command runs in")
 @click.option("--stop-signal", default=None, help="the signal a stop sends first (SIGTERM)")
+@click.option("--pull", "pull_policy", default=None,
+              type=click.Choice(["if-not-present", "always", "never"]),
+              help="when the node pulls the image (default if-not-present)")
 @pass_ctx
 def run(c: Context, image, command, name, publish, env, secret_env, label, cpus, memory,
-        restart_policy, working_dir, stop_signal):
+        restart_policy, working_dir, stop_signal, pull_policy):
     """Create and start a standalone container (not replaced when it dies)."""
     if image.startswith("-"):
         refuse_option(image)
@@ -99,7 +102,7 @@ def run(c: Context, image, command, name, publish, env, secret_env, label, cpus,
     if resources:
         body["resources"] = resources
     for key, value in (("restart_policy", restart_policy), ("working_dir", working_dir),
-                       ("stop_signal", stop_signal)):
+                       ("stop_signal", stop_signal), ("pull_policy", pull_policy)):
         if value:
             body[key] = value
     job = submit(c, "POST", "/api/containers", json=body)

@@ -214,7 +214,8 @@ def test_deploy_scale_returns_once_every_instance_is_ready(platform, api):
 
 def test_deploy_apply_of_a_missing_image_fails_with_the_jobs_error(platform, api, tmp_path):
     name = unique("clinoimg")
-    image = f"harbormaster/missing-{uuid.uuid4().hex[:6]}:v9"
+    # a registry on a loopback port nothing listens on: the pull fails without leaving the host
+    image = f"127.0.0.1:9/hm-missing/m{uuid.uuid4().hex[:6]}:v9"
     manifest = tmp_path / "missing.yaml"
     manifest.write_text(f"name: {name}\nimage: {image}\nreplicas: 3\n")
     try:

@@ -158,5 +158,5 @@ def test_missing_image_fails_fast_with_a_clear_error(api):
                                           "name": unique("missing")}, params={"wait": 60})
     job = r.json()
     assert job["status"] == "failed", job
-    assert "not present locally and could not be pulled" in job["error"]
+    assert "pull 127.0.0.1:9/nope/missing:v9: " in job["error"], job["error"]
     assert job["attempts"] == 1  # permanent: not retried

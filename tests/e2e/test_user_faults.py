@@ -200,7 +200,8 @@ def test_the_seed_instance_health_reads_the_stored_classification(api, platform)
 
 def test_a_missing_image_fails_the_job_and_recovers_when_it_appears(api, platform):
     name = unique("noimg")
-    repo = f"harbormaster/missing-{uuid.uuid4().hex[:6]}"
+    # a registry on a loopback port nothing listens on: the pull fails without leaving the host
+    repo = f"127.0.0.1:9/hm-missing/m{uuid.uuid4().hex[:6]}"
     r = api.post("/api/deployments", params={"wait": 60}, json={
         "name": name, "image": f"{repo}:v9", "replicas": 3, "update": FAST})
     assert r.status_code == 200, r.text          # the wait ended with the job
