@@ -1,6 +1,7 @@
 """Session fixtures: one test platform for the whole run, an HTTP client, Docker."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -10,7 +11,10 @@ from db import pool
 from workers import messages
 import requests
 
+from tests.support import layers
 from tests.support.platform import TestPlatform
+from tests.support.registry import Registry
+from tests.support.throttle import Throttle
 
 DISRUPTIVE_LAST = "disruptive"
 ENDED = ("succeeded", "failed", "cancelled")
@@ -128,3 +132,52 @@ def viewer(make_client):
 @pytest.fixture(scope="session")
 def anonymous(platform):
     return Api(platform.url)
+
+
+# --- images: a real registry, a throttle in front of it, images of one test -------------
+
+THROTTLE_RATE = 3 * 1024 * 1024  # bytes/s: a 24 MiB layer takes ~8 s to come through
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """A real registry on 127.0.0.1 with htpasswd auth (tests.support.registry), started by
+    the first test that asks for it; every engine of the session pulls from it."""
+    reg = Registry()
+    try:
+        reg.start()
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def throttle(registry):
+    """A throttling proxy in front of the registry for one test (``throttle.host`` instead of
+    ``registry.host``; ``throttle.rate`` settable); a proxy thread that died fails the test."""
+    proxy = Throttle(registry.host, rate=THROTTLE_RATE)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def make_image(platform, registry):
+    """make_image(name=None, tag="v1", random_bytes=24 MiB, push=True): an image with a
+    unique random layer (tests.support.layers), tagged for the registry and pushed with its
+    credentials; after the test every copy of it is removed from both engines by its label."""
+    made = []
+
+    def make(name=None, tag="v1", random_bytes=24 * layers.MIB, push=True):
+        image = layers.build(platform.docker, registry.host, name, tag, random_bytes)
+        made.append(image.ident)
+        if push:
+            image = dataclasses.replace(image, digest=registry.push(platform.docker, image.ref))
+        return image
+
+    yield make
+    engines = [client for node, client in platform.engines.items()
+               if platform.n2 is None or node != platform.n2.name
+               or not platform.n2.engine_killed]
+    errors = layers.remove(engines, made)
+    assert not errors, f"test images not removed: {errors}"
