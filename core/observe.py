@@ -86,6 +86,8 @@ def fields(attrs: dict) -> dict:
         "labels": labels,
         "resources": resources_of(attrs.get("HostConfig") or {}),
         "image": labels.get("harbormaster.image") or attrs.get("Config", {}).get("Image", ""),
+        # the id it was created from (a tag moves; image GC and the image list read this)
+        "image_id": attrs.get("Image") or None,
         "kind": labels.get("harbormaster.kind", "standalone"),
         "node": labels.get("harbormaster.node", "local"),
     }

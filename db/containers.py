@@ -32,6 +32,7 @@ def request(name: str, kind: str, node: str, image: str, spec: dict, labels: dic
         " generation = EXCLUDED.generation, incarnation = EXCLUDED.incarnation,"
         " role = 'active', state = 'creating', health = 'none', ports = '{}', pid = NULL,"
         " restarts = 0, exit_code = NULL, error = NULL, draining = false, resources = '{}',"
+        " image_id = NULL,"
         " created_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()"
         " WHERE containers.state = 'removed' RETURNING name",
         (name, kind, node, image, Jsonb(spec), Jsonb(labels), deployment, slot,
@@ -135,10 +136,11 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
         row = conn.execute(
             "INSERT INTO containers (name, docker_id, kind, node, image, state, ports, labels, pid,"
             " exit_code, restarts, started_at, finished_at, deployment, slot, generation,"
-            " resources, incarnation)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " resources, incarnation, image_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (name) DO UPDATE SET docker_id = EXCLUDED.docker_id,"
             " resources = EXCLUDED.resources,"
+            " image_id = COALESCE(EXCLUDED.image_id, containers.image_id),"
             # our own removal in progress stays "removing" until the container is gone
             " state = CASE WHEN containers.state = 'removing' AND EXCLUDED.state <> 'running'"
             "  AND containers.docker_id = EXCLUDED.docker_id THEN 'removing'"
@@ -161,7 +163,7 @@ def observe(f: dict) -> tuple[dict | None, str | None]:
              _int_or_none(labels.get("harbormaster.slot")),
              _int_or_none(labels.get("harbormaster.generation")),
              Jsonb(f.get("resources") or {}),
-             _int_or_none(labels.get("harbormaster.incarnation")))).fetchone()
+             _int_or_none(labels.get("harbormaster.incarnation")), f.get("image_id"))).fetchone()
     previous = None
     if before is not None and before["docker_id"] == docker_id:
         previous = before["state"]
