@@ -73,6 +73,12 @@ def measure_disk(cfg: config.Config) -> None:
         messages.send(messages.MEASURE_DISK, messages.node_queue(node), (node,))
 
 
+def collect_images(cfg: config.Config) -> None:
+    """Image GC, per node: each executor collects its own engine's images."""
+    for node in fresh_nodes(cfg):
+        messages.send(messages.COLLECT_IMAGES, messages.node_queue(node), (node,))
+
+
 def check_nodes(cfg: config.Config) -> None:
     messages.send(messages.CHECK_NODES, messages.DEFAULT_QUEUE)
 
@@ -130,6 +136,8 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
     scheduler.add_job(guarded(sample), "interval", seconds=cfg.sample_interval, id="sample")
     scheduler.add_job(guarded(measure_disk), "interval", seconds=cfg.disk_interval,
                       id="measure_disk")
+    scheduler.add_job(guarded(collect_images), "interval", seconds=cfg.image_gc_interval,
+                      id="collect_images")
     scheduler.add_job(guarded(autoscale), "interval", seconds=cfg.autoscale_interval,
                       id="autoscale")
     scheduler.add_job(guarded(check_nodes), "interval", seconds=cfg.heartbeat_interval,

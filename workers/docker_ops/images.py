@@ -134,3 +134,23 @@ def import_rootfs(files: dict[str, tuple[bytes | str, int]], symlinks: dict[str,
     repo, tag = _split_ref(repository)
     call(client().api.import_image_from_data, buf.getvalue(), repository=repo, tag=tag,
          changes=changes)
+
+
+def image_disk() -> dict | None:
+    """The filesystem holding the engine's images (its data root) as the kubelet counts it:
+    ``{"used_bytes", "capacity_bytes"}`` with used = capacity - what a non-root writer may
+    still use; None when this process cannot see that filesystem (an engine reached over
+    TCP, a data root not on this host)."""
+    import os  # here: the GC's only use of it in this module
+
+    if not base_url().startswith("unix://"):
+        return None
+    root = (call(client().api.info) or {}).get("DockerRootDir")
+    try:
+        stats = os.statvfs(root) if root else None
+    except OSError:
+        return None
+    if stats is None or not stats.f_blocks:
+        return None
+    capacity = stats.f_blocks * stats.f_frsize
+    return {"used_bytes": capacity - stats.f_bavail * stats.f_frsize, "capacity_bytes": capacity}
