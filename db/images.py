@@ -159,8 +159,11 @@ def engine_images(node: str | None = None) -> list[dict]:
         "  max(pulled_at) AS pulled_at FROM node_images n"
         "  WHERE n.node = e.node AND n.image_id = e.image_id) p ON true"
         " LEFT JOIN LATERAL (SELECT jsonb_agg(jsonb_build_object('name', c.name,"
-        "  'deployment', c.deployment, 'state', c.state, 'role', c.role) ORDER BY c.name)"
+        "  'deployment', c.deployment, 'state', c.state, 'role', c.role, 'image', c.image)"
+        "  ORDER BY c.name)"
         "  AS users FROM containers c WHERE c.node = e.node AND c.state <> 'removed'"
-        "  AND (c.image_id = e.image_id OR c.image = ANY(e.tags))) u ON true"
+        # by id once recorded; else by the reference as written (Docker lists :latest)
+        "  AND (c.image_id = e.image_id OR c.image = ANY(e.tags) OR c.image = ANY(e.digests)"
+        "  OR c.image || ':latest' = ANY(e.tags))) u ON true"
         " WHERE %s::text IS NULL OR e.node = %s ORDER BY e.node, e.tags[1], e.image_id",
         (node, node))
