@@ -2,8 +2,9 @@
 
 Every request carries ``Authorization: Bearer <token>`` except the public routes. A
 route's required role comes from its blueprint and method: GETs need viewer, other
-methods operator, and the admin blueprints (tokens, audit, nodes) admin. The seed's root
-routes may be opened without a token to configured client networks.
+methods operator, the admin blueprints (tokens, audit, registries) admin, changes to nodes
+admin, and a few routes of operator blueprints admin (image push, removal, prune, the cache
+limit). The seed's root routes may be opened without a token to configured client networks.
 """
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from web.errors import ApiError
 from web.context import settings
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
-ADMIN_BLUEPRINTS = {"tokens", "audit"}          # every method
+ADMIN_BLUEPRINTS = {"tokens", "audit", "registries"}  # every method
 ADMIN_CHANGES = {"nodes"}                        # viewers read, admins change
+# routes of an operator blueprint that need admin (operators pull and tag images)
+ADMIN_ENDPOINTS = {"images.push_image", "images.remove_image", "images.prune_images",
+                   "images.put_settings"}
 PUBLIC_PATHS = {"/health", "/api/openapi.json", "/favicon.ico"}
 PUBLIC_PREFIXES = ("/static/", "/ui/")
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -58,7 +62,8 @@ def is_legacy_route() -> bool:
 def required_role() -> str:
     blueprint = request.blueprint or ""
     reading = request.method in READ_METHODS
-    if blueprint in ADMIN_BLUEPRINTS or (blueprint in ADMIN_CHANGES and not reading):
+    if blueprint in ADMIN_BLUEPRINTS or (blueprint in ADMIN_CHANGES and not reading) \
+            or request.endpoint in ADMIN_ENDPOINTS:
         return "admin"
     return "viewer" if reading else "operator"
 

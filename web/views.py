@@ -1,5 +1,5 @@
-"""How records are shown: the JSON of a container, a deployment and the service map, used
-by every blueprint that shows them."""
+"""How records are shown: the JSON of a container, a deployment, the service map, a node and
+an engine's image, used by every blueprint that shows them."""
 from __future__ import annotations
 
 from core import placement, spec
@@ -130,3 +130,21 @@ def slots_json(name: str) -> list[dict]:
              "pending": row["pending_reason"]}
             for slot, row in sorted(slots.assignments(name).items())
             if row["node"] or row["pending_reason"]]
+
+
+def stamp(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def image_json(row: dict) -> dict:
+    """One image of one node's engine (db.images.engine_images' row) with what uses it."""
+    users = row["users"] or []
+    return {
+        "node": row["node"], "id": row["image_id"],
+        "short_id": row["image_id"].removeprefix("sha256:")[:12],
+        "tags": list(row["tags"] or []), "digests": list(row["digests"] or []),
+        "size": row["size_bytes"], "created": stamp(row["created_at"]),
+        "pulled": stamp(row["pulled_at"]), "last_used": stamp(row["last_used_at"]),
+        "containers": [u["name"] for u in users],
+        "deployments": sorted({u["deployment"] for u in users if u.get("deployment")}),
+        "labels": dict(row["labels"] or {}), "listed_at": stamp(row["listed_at"])}

@@ -46,10 +46,14 @@ def test_401_without_or_with_a_bad_token(anonymous, platform):
 
 # who may call what: every route the application has, by the role of the caller
 PUBLIC = {"/health", "/api/openapi.json", "/", "/static/<path:filename>", "/metrics"}
-ADMIN_ONLY = ("/api/tokens", "/api/audit")
+ADMIN_ONLY = ("/api/tokens", "/api/audit", "/api/registries")
 ADMIN_CHANGES = ("/api/nodes",)
+# routes of an operator resource that need admin (web.auth.ADMIN_ENDPOINTS)
+ADMIN_ROUTES = {("POST", "/api/images/push"), ("DELETE", "/api/images/<path:ref>"),
+                ("POST", "/api/images/prune"), ("PUT", "/api/images/settings")}
 # bodies that are refused (422) or name nothing that exists (404): nothing changes
-BODY = {"/containers/<path:image>/start": {"count": 0}}
+BODY = {"/containers/<path:image>/start": {"count": 0},
+        "/api/images/prune": {"node": "no-such-node"}}
 
 
 def routes(platform) -> list[tuple[str, str]]:
@@ -76,7 +80,8 @@ def test_every_route_by_role(api, operator, viewer, anonymous, platform):
     for method, rule in routes(platform):
         # nodes: viewers read them, only admins change them
         admin_only = rule.startswith(ADMIN_ONLY) or (rule.startswith(ADMIN_CHANGES)
-                                                     and method != "GET")
+                                                     and method != "GET") \
+            or (method, rule) in ADMIN_ROUTES
         expected = {
             "anonymous": "ok" if rule in PUBLIC and method == "GET" else 401,
             "viewer": "ok" if method == "GET" and not admin_only else 403,
@@ -210,6 +215,7 @@ def concrete(rule: str, values: dict) -> str:
     special = {("/containers/instances/<ref>/health", "ref"): values["docker_id"],
                ("/api/services/<name>/endpoints", "name"): values["service"],
                ("/api/nodes/<name>", "name"): "local",
+               ("/api/images/<path:ref>", "ref"): values["image"],
                ("/static/<path:filename>", "filename"): "dashboard.js"}
     return PARAMETER.sub(lambda m: str(special.get((rule, m.group(1)), values[m.group(1)])),
                          rule)
