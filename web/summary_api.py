@@ -1,7 +1,7 @@
 """/api/summary: everything the dashboard shows, in one answer, so that a page makes one
-request per refresh: the service map, the nodes with what is reserved of each, the
-deployments with their status counts, the instances with their node and latest load, the
-recent jobs and the recent events (viewer role)."""
+request per refresh: the service map, the nodes with what is reserved of each, the images
+each node's engine holds, the deployments with their status counts, the instances with their
+node and latest load, the recent jobs and the recent events (viewer role)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,7 +10,7 @@ from typing import Any, Optional
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-from db import containers, dashboard, deployments, health, jobs, nodes
+from db import containers, dashboard, deployments, health, images, jobs, nodes
 from web import dispatch, views
 from web.deploy_schemas import DeploymentStatus
 from web.events_api import event_json
@@ -21,6 +21,7 @@ tag = Tag(name="summary", description="What the dashboard shows, in one request"
 bp = APIBlueprint("summary", __name__, url_prefix="/api", abp_tags=[tag], abp_security=BEARER,
                   abp_responses={401: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut})
 MAX_INSTANCES = 500
+MAX_IMAGES = 300
 RECENT_JOBS = 15
 RECENT_EVENTS = 40
 # the snapshot classifications, best first ("stopped" says nothing about load)
@@ -75,6 +76,20 @@ class NodeSummary(BaseModel):
 NODE_FIELDS = tuple(NodeSummary.model_fields)
 
 
+class ImageSummary(BaseModel):
+    node: str
+    short_id: str
+    tags: list[str]
+    size: Optional[int] = None
+    created: Optional[datetime] = None
+    last_used: Optional[datetime] = Field(None, description="as recorded by this installation")
+    containers: list[str]
+    deployments: list[str]
+
+
+IMAGE_FIELDS = tuple(ImageSummary.model_fields)
+
+
 class DeploymentSummary(BaseModel):
     name: str
     image: str
@@ -111,6 +126,8 @@ class SummaryOut(BaseModel):
     generated_at: datetime
     map: SummaryMap
     nodes: list[NodeSummary]
+    images: list[ImageSummary] = Field(description="each node's engine's images, by node")
+    images_truncated: bool = Field(description=f"more than {MAX_IMAGES} images")
     deployments: list[DeploymentSummary]
     instances: list[InstanceSummary]
     instances_truncated: bool = Field(description=f"more than {MAX_INSTANCES} live instances")
@@ -221,21 +238,31 @@ def nodes_json() -> list[dict]:
             for shown in (views.node_json(row, states[row["name"]]) for row in rows)]
 
 
+def images_json() -> tuple[list[dict], bool]:
+    """Every node's images as GET /api/images shows them, only what the dashboard draws."""
+    rows = images.engine_images()
+    return ([{k: shown[k] for k in IMAGE_FIELDS}
+             for shown in map(views.image_json, rows[:MAX_IMAGES])], len(rows) > MAX_IMAGES)
+
+
 @bp.get("/summary", responses={200: SummaryOut})
 def summary():
     """Everything the dashboard shows, in one answer.
 
     The service map, the nodes (status, availability, capacity and what is reserved of it,
-    instances), the deployments with their status counts and load, the instances
+    instances), the images on each node (and what uses them), the deployments with their status counts and load, the instances
     (live ones, and each crash-looping slot's last one) with state, health, restarts, node
     and latest cpu and memory, the recent jobs and the newest events."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
     instances, truncated = instances_json(deps)
     summaries = {d["name"]: deployment_summary(d, instances) for d in deps}
+    shown_images, images_truncated = images_json()
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "map": map_json(summaries),
         "nodes": nodes_json(),
+        "images": shown_images,
+        "images_truncated": images_truncated,
         "deployments": list(summaries.values()),
         "instances": instances,
         "instances_truncated": truncated,
