@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from workers import images, messages
+from workers import imagegc, images, messages
 from workers.actors import job_actor, load, periodic
 
 log = logging.getLogger("harbormaster.image_actors")
@@ -54,7 +54,6 @@ def prune_images(job_id: str):
 @periodic(messages.COLLECT_IMAGES, max_age_ms=60000)
 def collect_images(node: str):
     """Image GC of this node (the scheduler sends it to every ready node's queue)."""
-    from workers import imagegc  # TODO(lead): top-level once workers/imagegc.py lands
     removed = imagegc.collect(node)
     if removed:
         log.info("image GC on %s removed %d images", node, len(removed))

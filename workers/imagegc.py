@@ -15,7 +15,6 @@ from db import events, images
 from workers import docker_ops, runtime
 from workers import images as node_images
 from workers.docker_ops import NotFound, Permanent
-from workers.docker_ops.images import image_disk
 
 log = logging.getLogger("harbormaster.imagegc")
 
@@ -60,7 +59,7 @@ def pulled(row: dict) -> imagegc.Pulled:
 
 
 def disk_figures() -> imagegc.Disk | None:
-    figures = image_disk()
+    figures = docker_ops.image_disk()
     return imagegc.Disk(**figures) if figures else None
 
 

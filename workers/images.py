@@ -205,8 +205,9 @@ def tag_job(job_id: str, args: dict) -> dict:
 
 
 def remove_job(job_id: str, args: dict) -> dict:
-    """Remove one reference; ``force`` (admin) also removes a reference other tags share or
-    a stopped container uses, never an image a running container uses."""
+    """Remove one reference. A tag the image has besides others only goes (the image stays,
+    whoever uses it); otherwise the image goes, with ``force`` (admin) even when a stopped
+    container uses it, never when a running one does."""
     check_node(args)
     ref = args["image"]
     try:
@@ -214,11 +215,13 @@ def remove_job(job_id: str, args: dict) -> dict:
     except NotFound:
         report_engine()
         return {"image": ref, "node": node(), "removed": False, "reason": "not on this node"}
+    tags = inspected.get("RepoTags") or []
+    only_untags = ref in tags and len(tags) > 1   # Docker removes the name, not the image
     running = docker_ops.used_image_ids(running_only=True).get(inspected["Id"])
-    if running:
+    if running and not only_untags:
         raise Permanent(f"image {ref} is used by running containers: "
                         f"{', '.join(sorted(running))}")
-    docker_ops.remove_image(ref, force=bool(args.get("force")))
+    docker_ops.remove_image(ref, force=bool(args.get("force")) and not only_untags)
     images.forget(node(), ref)
     events.add("image_removed", detail={"image": ref, "node": node(), "reason": "requested",
                                         "image_id": inspected["Id"]})

@@ -3,6 +3,7 @@ list, import a root filesystem."""
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import time
 from datetime import datetime, timezone
@@ -141,8 +142,6 @@ def image_disk() -> dict | None:
     ``{"used_bytes", "capacity_bytes"}`` with used = capacity - what a non-root writer may
     still use; None when this process cannot see that filesystem (an engine reached over
     TCP, a data root not on this host)."""
-    import os  # here: the GC's only use of it in this module
-
     if not base_url().startswith("unix://"):
         return None
     root = (call(client().api.info) or {}).get("DockerRootDir")
