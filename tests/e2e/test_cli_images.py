@@ -173,3 +173,22 @@ def test_pull_shows_a_moving_progress_bar_and_push_reaches_the_registry(
     ok(cli(platform, "image", "tag", through, other, "--node", "n2"))
     failed_line(cli(platform, "image", "push", other, "--node", "n2"), "push on n2 failed",
                 "unauthorized")
+
+
+def test_prune_removes_what_this_installation_pulled_and_nothing_uses(
+        platform, api, registry, make_image, logged_out):
+    image = make_image(random_bytes=layers.MIB)
+    logged_out.append(registry.host)
+    ok(cli(platform, "registry", "login", registry.host, "-u", registry.username,
+           "--password-stdin", stdin=registry.password))
+    ok(cli(platform, "image", "pull", image.ref, "--node", "n2"))
+    assert platform.engines["n2"].images.get(image.ref).id == image.id
+    operator = api.post("/api/tokens", json={"name": unique("op"), "role": "operator"}).json()
+    failed_line(cli(platform, "image", "prune", "--node", "n2", token=operator["token"]),
+                "forbidden")
+    out = ok(cli(platform, "image", "prune", "--node", "n2"))
+    assert out.startswith("n2: removed "), out
+    with pytest.raises(docker.errors.ImageNotFound):
+        platform.engines["n2"].images.get(image.ref)
+    # the platform's own images stay
+    assert platform.engines["n2"].images.get("harbormaster/busybox-httpd")
