@@ -250,9 +250,10 @@ def summary():
     """Everything the dashboard shows, in one answer.
 
     The service map, the nodes (status, availability, capacity and what is reserved of it,
-    instances), the images on each node (and what uses them), the deployments with their status counts and load, the instances
-    (live ones, and each crash-looping slot's last one) with state, health, restarts, node
-    and latest cpu and memory, the recent jobs and the newest events."""
+    instances), the images on each node (and what uses them), the deployments with their
+    status counts and load, the instances (live ones, and each crash-looping slot's last
+    one) with state, health, restarts, node and latest cpu and memory, the recent jobs and
+    the newest events."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
     instances, truncated = instances_json(deps)
     summaries = {d["name"]: deployment_summary(d, instances) for d in deps}
