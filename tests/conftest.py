@@ -163,16 +163,20 @@ def throttle(registry):
 
 @pytest.fixture
 def make_image(platform, registry):
-    """make_image(name=None, tag="v1", random_bytes=24 MiB, push=True): an image with a
-    unique random layer (tests.support.layers), tagged for the registry and pushed with its
-    credentials; after the test every copy of it is removed from both engines by its label."""
+    """make_image(name=None, tag="v1", random_bytes=24 MiB, push=True, keep=False): an image
+    with a unique random layer (tests.support.layers), built on local's engine, tagged for
+    the registry and pushed with its credentials; once pushed it is removed from the engine
+    (unless ``keep``), so that a pull moves its bytes. With push=False it is only on local's
+    engine. After the test every copy is removed from both engines by its label."""
     made = []
 
-    def make(name=None, tag="v1", random_bytes=24 * layers.MIB, push=True):
+    def make(name=None, tag="v1", random_bytes=24 * layers.MIB, push=True, keep=False):
         image = layers.build(platform.docker, registry.host, name, tag, random_bytes)
         made.append(image.ident)
         if push:
             image = dataclasses.replace(image, digest=registry.push(platform.docker, image.ref))
+            if not keep:
+                assert layers.remove([platform.docker], [image.ident]) == []
         return image
 
     yield make

@@ -55,7 +55,7 @@ def pull_timed(api: docker.APIClient, throttle: Throttle, ref: str, auth: dict,
 
 def test_an_image_pushed_is_pulled_through_the_throttle_by_both_engines(
         platform, registry, throttle, make_image):
-    image = make_image()
+    image = make_image(keep=True)
     local, n2 = platform.engines["local"], platform.engines["n2"]
     inspected = local.api.inspect_image(image.id)
     labels = inspected["Config"]["Labels"]
@@ -112,3 +112,12 @@ def test_a_stopped_registry_leaves_no_process_and_no_directory():
     assert not directory.exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/v2/", timeout=5)
+
+
+def test_an_image_made_and_pushed_is_only_in_the_registry(platform, registry, make_image):
+    image = make_image(random_bytes=1024 * 1024)
+    assert registry.manifest_digest(image.repository, image.tag) == image.digest
+    assert layers.remaining(platform.engines.values(), [image.ident]) == []
+    local_only = make_image(random_bytes=1024 * 1024, push=False)
+    assert platform.docker.images.get(local_only.ref).id == local_only.id
+    assert registry.tags(local_only.repository) == []
