@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from db import pool
+from db import locks, pool
 
 # --- pulled images ------------------------------------------------------------------------
 
@@ -135,6 +135,8 @@ def replace_engine_images(node: str, listed: list[dict]) -> None:
     """The engine of ``node`` holds exactly ``listed`` (dicts with image_id, tags, digests,
     size_bytes, created_at, labels)."""
     with pool.connection() as conn:
+        # the agent and the executor both record a node's list: one at a time
+        locks.in_transaction(conn, "engine_images", node)
         conn.execute("DELETE FROM engine_images WHERE node = %s AND NOT image_id = ANY(%s)",
                      (node, [image["image_id"] for image in listed]))
         for image in listed:

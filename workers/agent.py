@@ -38,6 +38,7 @@ class Agent:
         self.cluster = installation.cluster_id()
         self.static_info: dict = {}
         self.stream = None
+        self.image_stream = None
 
     # --- heartbeat ------------------------------------------------------------
     def heartbeat_once(self) -> None:
@@ -92,6 +93,24 @@ class Agent:
         if deployment and action in ("die", "oom", "start", "pause", "unpause"):
             registry.sync_deployment(deployment)  # discovery follows at once
 
+    def images_loop(self) -> None:
+        """The engine's images as GET /api/images shows them, recorded again on each of its
+        image events (a pull, a tag, a removal made by anyone: docker's CLI too)."""
+        while not self.stop.is_set():
+            try:
+                self.image_stream = docker_ops.image_events(since=time.time())
+                self.record_images()
+                for _ in self.image_stream:
+                    self.record_images()
+            except (DockerError, Unavailable, OSError) as exc:
+                log.warning("image events interrupted: %s", exc)
+            except Exception:  # noqa: BLE001 - a broken stream raises many kinds; keep following
+                log.exception("image event stream failed")
+            self.stop.wait(1.0)
+
+    def record_images(self) -> None:
+        images.replace_engine_images(self.cfg.node_name, docker_ops.list_images())
+
     def trigger(self, deployment: str) -> None:
         """Level-triggered: only "look at deployment X" (its planner decides)."""
         messages.send_or_leave(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE,
@@ -133,8 +152,7 @@ class Agent:
 
     # --- full sync ------------------------------------------------------------
     def sync_once(self) -> None:
-        # what the engine holds, for GET /api/images (image jobs record it too, at once)
-        images.replace_engine_images(self.cfg.node_name, docker_ops.list_images())
+        self.record_images()   # also on each image event (images_loop)
         listed = docker_ops.list_containers({labels.CLUSTER: self.cluster,
                                              labels.NODE: self.cfg.node_name})
         seen = set()
@@ -161,13 +179,14 @@ class Agent:
     def run(self) -> None:
         prober = Prober(self.cfg, self.stop, self.trigger)
         threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
-                   for fn in (self.heartbeat_loop, self.events_loop, self.sync_loop,
-                              prober.loop)]
+                   for fn in (self.heartbeat_loop, self.events_loop, self.images_loop,
+                              self.sync_loop, prober.loop)]
         for thread in threads:
             thread.start()
         self.stop.wait()
-        if self.stream is not None:
-            docker_ops.close_events(self.stream)
+        for stream in (self.stream, self.image_stream):
+            if stream is not None:
+                docker_ops.close_events(stream)
 
 
 def main() -> None:

@@ -240,6 +240,8 @@ def outcome(job: dict, node_actions: list[Action]) -> list[tuple[Action, Excepti
 
 def record_status(dep: dict, result: Plan) -> None:
     name = dep["name"]
+    if result.state == "paused" and (dep["state_reason"] or "").startswith("rollout paused:"):
+        result.reason = dep["state_reason"]   # why it paused, not only that it did
     deployments.set_status(name, result.state, result.reason, result.counts)
     if result.state != dep["state"] and result.state in ("crashloop", "steady", "degraded",
                                                          "rolling-back"):

@@ -57,6 +57,13 @@ def engine_has(platform, node: str, ref: str) -> bool:
         return False
 
 
+def only_in_registry(platform, image) -> None:
+    """make_image leaves the pushed image on the local engine: a pull must fetch its layer."""
+    for client in platform.engines.values():
+        for listed in client.images.list(filters={"label": image.label}):
+            client.images.remove(listed.id, force=True)
+
+
 def delete_deployment(api, name: str) -> None:
     r = api.delete(f"/api/deployments/{name}", params={"wait": 60})
     assert r.status_code in (200, 202, 404), r.text
@@ -66,6 +73,9 @@ def test_pushed_through_the_api_removed_then_deployed_is_pulled_and_runs(
         api, platform, registry, make_image, login):
     login(registry.credentials())
     image = make_image(push=False)
+    # the agent records the engine's images on each image event: the import shows at once
+    wait_until(lambda: api.get(f"/api/images/{image.ref}", params={"node": "local"})
+               .status_code == 200, 30, "the new image listed")
     pushed = api.job(api.post("/api/images/push", json={"image": image.ref, "node": "local"}),
                      wait=180)
     assert pushed["result"]["digest"] == registry.manifest_digest(image.repository, image.tag)
@@ -92,6 +102,7 @@ def test_pushed_through_the_api_removed_then_deployed_is_pulled_and_runs(
 def test_a_pull_over_a_slow_link_reports_its_bytes_as_it_goes(
         api, platform, registry, throttle, make_image, login):
     image = make_image(random_bytes=24 * 1024 * 1024)
+    only_in_registry(platform, image)
     login(registry.credentials(throttle.host))
     job = pull_job(api, image.at(throttle.host))
     seen = []
@@ -114,6 +125,7 @@ def test_a_pull_over_a_slow_link_reports_its_bytes_as_it_goes(
 def test_a_wrong_password_fails_the_pull_with_the_registrys_reason(
         api, platform, registry, make_image, login):
     image = make_image(random_bytes=1024 * 1024)
+    only_in_registry(platform, image)
     login(registry.credentials(password="not-the-password"))
     failed = job_ended(api, pull_job(api, image.ref))
     assert failed["status"] == "failed", failed
@@ -125,6 +137,7 @@ def test_a_wrong_password_fails_the_pull_with_the_registrys_reason(
 def test_two_pulls_of_one_image_at_once_are_one_pull(
         api, platform, registry, throttle, make_image, login):
     image = make_image(random_bytes=12 * 1024 * 1024)
+    only_in_registry(platform, image)
     ref = image.at(throttle.host)
     login(registry.credentials(throttle.host))
     since = time.time() - 1
@@ -160,6 +173,9 @@ def test_a_rollout_to_a_missing_reference_pauses_while_the_old_instances_serve(
         try:
             job = api.job(api.patch(f"/api/deployments/{name}", json={"image": missing}),
                           wait=240, expect="failed")
+            # and they go on serving once the rollout has paused
+            ended_at = sampler.count
+            wait_until(lambda: sampler.count >= ended_at + 10, 30, "ten more sample rounds")
         finally:
             sampler.stop()
         assert "rollout of generation 2 paused" in job["error"], job["error"]
@@ -171,7 +187,7 @@ def test_a_rollout_to_a_missing_reference_pauses_while_the_old_instances_serve(
         assert dep["status"]["state"] == "paused" and missing in dep["status"]["reason"], dep
         after = {c.id for c in platform.containers(**{"harbormaster.deployment": name})}
         assert after == before  # nothing running was touched
-        assert sampler.failures == [] and sampler.count >= 5, (sampler.failures, sampler.count)
+        assert sampler.failures == [], sampler.failures
     finally:
         delete_deployment(api, name)
 

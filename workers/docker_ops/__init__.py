@@ -9,7 +9,7 @@ from workers.docker_ops.engine import (Conflict, DockerError, NotFound, Permanen
                                        call, client, configure, info, ping, publish_host,
                                        volume_names)
 from workers.docker_ops.execs import ExecTimeout, exec_run
-from workers.docker_ops.images import (dangling_images, image_disk, image_exists, import_rootfs,
+from workers.docker_ops.images import (dangling_images, image_disk, image_events, image_exists, import_rootfs,
                                        inspect_image, list_images, pull, push, remove_image,
                                        tag, used_image_ids)
 from workers.docker_ops.networks import ensure_network
@@ -20,4 +20,5 @@ __all__ = ["close_events", "create", "create_args", "events", "find", "inspect",
            "NotFound", "Permanent", "Transient", "call", "client", "configure", "info", "ping",
            "publish_host", "volume_names", "ExecTimeout", "exec_run", "image_exists", "import_rootfs",
            "inspect_image", "ensure_network", "dangling_images", "list_images", "pull", "push",
-           "remove_image", "tag", "used_image_ids", "image_disk"]
+           "remove_image", "tag", "used_image_ids", "image_disk",
+           "image_events"]

@@ -59,8 +59,9 @@ def _transfer(ref: str, verb: str, open_stream, on_message, timeout: float,
             if time.monotonic() - started > timeout:
                 raise Permanent(f"{verb} {ref}: not done after {timeout:.0f} s")
     except DockerError as exc:
-        if isinstance(exc, Permanent) or "unreachable" in str(exc):
+        if str(exc).startswith(f"{verb} {ref}: ") or "unreachable" in str(exc):
             raise
+        # the registry's refusal (manifest unknown, unauthorized) as the engine reports it
         raise Permanent(f"{verb} {ref}: {exc}") from exc
     except (OSError, ValueError) as exc:  # the stream broke or timed out while reading
         raise Permanent(f"{verb} {ref}: no progress for {stall_timeout:.0f} s ({exc})") from exc
@@ -97,6 +98,12 @@ def used_image_ids(running_only: bool = False) -> dict[str, list[str]]:
         names = [n.lstrip("/") for n in entry.get("Names") or []]
         used.setdefault(entry.get("ImageID"), []).extend(names[:1])
     return used
+
+
+def image_events(since: float | None = None):
+    """A blocking generator of the engine's image events (pull, tag, untag, delete, import,
+    push...): every image of the engine, not only ours."""
+    return call(client().api.events, since=since, filters={"type": "image"}, decode=True)
 
 
 def dangling_images() -> list[str]:
