@@ -221,3 +221,29 @@ class Sampler(threading.Thread):
         self.join(10)
         assert not self.is_alive(), "the sampler did not stop"
         assert self.error is None, f"the sampler died: {self.error!r}"
+
+
+def test_pull_policies_never_and_always(api, platform, registry, make_image, login):
+    login(registry.credentials())
+    image = make_image(random_bytes=1024 * 1024)
+    only_in_registry(platform, image)
+    names = [unique("never"), unique("always"), unique("always")]
+    try:
+        never = api.post("/api/containers", params={"wait": 60}, json={
+            "image": image.ref, "node": "local", "pull_policy": "never", "name": names[0]})
+        job = job_ended(api, never.json())
+        assert job["status"] == "failed" and "pull policy is never" in job["error"], job
+        assert not engine_has(platform, "local", image.ref)
+        since = time.time() - 1
+        for name in names[1:]:   # always: pulled even when it is there
+            made = api.job(api.post("/api/containers", params={"wait": 60}, json={
+                "image": image.ref, "node": "local", "pull_policy": "always", "name": name}),
+                wait=120)
+            assert made["result"]["state"] == "running", made
+        pulls = platform.docker.api.events(since=since, until=time.time(), decode=True,
+                                           filters={"type": "image", "event": "pull"})
+        assert [e["id"] for e in pulls if e["id"] == image.ref] == [image.ref, image.ref]
+    finally:
+        for name in names:
+            r = api.delete(f"/api/containers/{name}", params={"force": "true", "wait": 60})
+            assert r.status_code in (200, 202, 404), r.text
