@@ -128,3 +128,36 @@ def viewer(make_client):
 @pytest.fixture(scope="session")
 def anonymous(platform):
     return Api(platform.url)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request):
+    """What a test made on the session platform (deployments, standalone containers) is
+    removed after it through the API, and the test waits until it is gone: the next test
+    starts on a platform as quiet as the first one did (a drain, a node loss or a sampler
+    sees only what its own test made). Tests that remove their own leave nothing here."""
+    if "platform" not in request.fixturenames:
+        yield
+        return
+    plat = request.getfixturevalue("platform")
+    before = made_on(plat)
+    yield
+    left = made_on(plat) - before
+    if not left:
+        return
+    client = Api(plat.url, plat.admin_token)
+    for kind, name in sorted(left):
+        path = f"/api/deployments/{name}" if kind == "deployment" else \
+            f"/api/containers/{name}?force=true"
+        r = client.delete(path)
+        assert r.status_code in (202, 404), f"cleanup of {kind} {name}: {r.text}"
+    deadline = time.monotonic() + 120
+    while made_on(plat) & left:
+        assert time.monotonic() < deadline, f"not removed after the test: {made_on(plat) & left}"
+        time.sleep(0.25)
+
+
+def made_on(plat) -> set[tuple[str, str]]:
+    rows = plat.sql("SELECT 'deployment', name FROM deployments UNION ALL SELECT 'container',"
+                    " name FROM containers WHERE kind = 'standalone' AND state <> 'removed'")
+    return {(kind, name) for kind, name in rows}
