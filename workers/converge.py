@@ -239,12 +239,18 @@ def rollout_failure(name: str, generation: int) -> str | None:
     """Why the rollout of ``generation`` failed, if it did: a job that asked for it fails
     even when the failure was seen by another pass (a trigger's) and the rollback it started
     has converged since."""
-    failed = [e for e in events.find(deployment=name, kind="rollout_failed")
+    revision = deployments.revision(name, generation)
+    if revision is None:
+        return None
+    # since the revision was made: a deployment deleted and made again by the same name
+    # has events of its earlier life
+    since = revision["created_at"]
+    failed = [e for e in events.find(deployment=name, kind="rollout_failed", since=since)
               if e["detail"].get("generation") == generation]
     if not failed:
         return None
     said = f"rollout of generation {generation} failed ({failed[-1]['detail'].get('reason')})"
-    for event in events.find(deployment=name, kind="rollback"):
+    for event in events.find(deployment=name, kind="rollback", since=since):
         if event["detail"].get("from_generation") == generation:
             return (f"{said}: rolling back to the template of generation "
                     f"{event['detail'].get('to_template_of')}")
