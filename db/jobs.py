@@ -125,12 +125,14 @@ def unsent(min_age: float, resend_after: float, limit: int = 200) -> list[dict]:
 
 
 def fail_abandoned(running_for: float, max_sends: int) -> list[dict]:
-    """Fail jobs that can no longer end by themselves and say why."""
+    """Fail jobs that can no longer end by themselves and say why. A running job is lost
+    when it has shown no sign of life (a start, a progress report) for ``running_for``: a
+    long job that reports progress (a drain with a long deadline, a slow pull) lives on."""
     lost = pool.fetchall(
         "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"
         " error = 'worker lost: the job ran past its time limit and the broker''s redelivery"
         " window without finishing' WHERE status = 'running'"
-        " AND started_at < now() - make_interval(secs => %s) RETURNING id, error",
+        " AND updated_at < now() - make_interval(secs => %s) RETURNING id, error",
         (running_for,))
     never = pool.fetchall(
         "UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),"

@@ -183,5 +183,60 @@ def make_image(platform, registry):
     engines = [client for node, client in platform.engines.items()
                if platform.n2 is None or node != platform.n2.name
                or not platform.n2.engine_killed]
+    remove_users(platform, engines, made)
     errors = layers.remove(engines, made)
     assert not errors, f"test images not removed: {errors}"
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request):
+    """What a test made on the session platform (deployments, standalone containers) is
+    removed after it through the API, and the test waits until it is gone: the next test
+    starts on a platform as quiet as the first one did (a drain, a node loss or a sampler
+    sees only what its own test made). Tests that remove their own leave nothing here."""
+    if "platform" not in request.fixturenames:
+        yield
+        return
+    plat = request.getfixturevalue("platform")
+    before = made_on(plat)
+    yield
+    left = made_on(plat) - before
+    if not left:
+        return
+    client = Api(plat.url, plat.admin_token)
+    for kind, name in sorted(left):
+        path = f"/api/deployments/{name}" if kind == "deployment" else \
+            f"/api/containers/{name}?force=true"
+        r = client.delete(path)
+        assert r.status_code in (202, 404), f"cleanup of {kind} {name}: {r.text}"
+    deadline = time.monotonic() + 120
+    while made_on(plat) & left:
+        assert time.monotonic() < deadline, f"not removed after the test: {made_on(plat) & left}"
+        time.sleep(0.25)
+
+
+def made_on(plat) -> set[tuple[str, str]]:
+    rows = plat.sql("SELECT 'deployment', name FROM deployments UNION ALL SELECT 'container',"
+                    " name FROM containers WHERE kind = 'standalone' AND state <> 'removed'")
+    return {(kind, name) for kind, name in rows}
+
+
+def remove_users(platform, engines, idents: list[str]) -> None:
+    """The deployments and containers of this platform running a test's images are removed
+    through the API before the images (this runs before leaves_nothing_behind would)."""
+    client = Api(platform.url, platform.admin_token)
+    paths = set()
+    for engine in engines:
+        for ident in idents:
+            for image in engine.images.list(filters={"label": f"{layers.LABEL}={ident}"}):
+                for used in engine.containers.list(all=True, filters={"ancestor": image.id}):
+                    labels = used.labels
+                    if labels.get("harbormaster.cluster") != platform.cluster_id:
+                        continue
+                    if labels.get("harbormaster.deployment"):
+                        paths.add(f"/api/deployments/{labels['harbormaster.deployment']}")
+                    else:
+                        paths.add(f"/api/containers/{labels['harbormaster.name']}?force=true")
+    for path in sorted(paths):
+        r = client.delete(path, params={"wait": 60})
+        assert r.status_code in (200, 202, 404), f"{path}: {r.text}"

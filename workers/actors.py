@@ -215,6 +215,10 @@ def reconcile_deployment(job_id: str):
     """Converge one deployment (requests: create, scale, update, restart, rollback, delete)."""
     _, args = load(job_id)
     result = converge.converge(args["deployment"], runtime.settings(), job_id=job_id)
+    requested = args.get("requested_generation")
+    failure = converge.rollout_failure(args["deployment"], requested) if requested else None
+    if failure:
+        raise converge.NotConverged(failure)
     if args.get("desired_version") is not None:
         # this request's version (a later request may have raised the current one)
         result["current_desired_version"] = result.get("desired_version")

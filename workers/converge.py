@@ -265,6 +265,28 @@ class NotConverged(Permanent):
     itself (the reason says what was done and why)."""
 
 
+def rollout_failure(name: str, generation: int) -> str | None:
+    """Why the rollout of ``generation`` failed, if it did: a job that asked for it fails
+    even when the failure was seen by another pass (a trigger's) and the rollback it started
+    has converged since."""
+    revision = deployments.revision(name, generation)
+    if revision is None:
+        return None
+    # since the revision was made: a deployment deleted and made again by the same name
+    # has events of its earlier life
+    since = revision["created_at"]
+    failed = [e for e in events.find(deployment=name, kind="rollout_failed", since=since)
+              if e["detail"].get("generation") == generation]
+    if not failed:
+        return None
+    said = f"rollout of generation {generation} failed ({failed[-1]['detail'].get('reason')})"
+    for event in events.find(deployment=name, kind="rollback", since=since):
+        if event["detail"].get("from_generation") == generation:
+            return (f"{said}: rolling back to the template of generation "
+                    f"{event['detail'].get('to_template_of')}")
+    return f"{said}: paused"
+
+
 def converge(name: str, cfg: config.Config, job_id: str | None = None) -> dict:
     """Passes until the deployment is steady, or (for a trigger) only long waits remain.
 

@@ -202,10 +202,13 @@ def test_crash_loop_backs_off_and_shows_crashloop(api, platform):
         wait_until(lambda: len(restart_gaps(watch)) >= 5, 60, "five restarts after a death")
     gaps = restart_gaps(watch)[:5]
     print(f"[crashloop] die -> next start: {[round(g, 2) for g in gaps]} s")
-    # first at once, then 1 s doubling, capped at 4 s; each gap is the backoff plus the
-    # platform's own reaction (event -> message -> worker -> create), given generous slack
-    for gap, backoff in zip(gaps, (0, 1, 2, 4, 4)):
-        assert backoff - 0.05 <= gap < backoff + 2.5, (gaps, backoff)
+    # the delays the platform set: first at once, then 1 s doubling, capped at 4 s
+    delays = [e["detail"]["delay"] for e in events(api, name, "backoff")][:5]
+    assert delays == [0, 1, 2, 4, 4], delays
+    # and Docker's own record shows each next start waited at least that long (how much
+    # longer is the platform's reaction on this machine: bench/, not an assertion here)
+    for gap, backoff in zip(gaps, delays):
+        assert gap >= backoff - 0.05, (gaps, delays)
     assert "crashloop" in {e["kind"] for e in events(api, name)}
     assert api.get(f"/api/deployments/{name}").json()["status"]["reason"]
     api.job(api.delete(f"/api/deployments/{name}", params={"wait": 60}))

@@ -143,8 +143,10 @@ def test_events_record_outside_changes(api, platform):
     platform.docker.containers.get(cid).kill()
     wait_until(lambda: api.get(f"/api/containers/{name}").json()["state"] == "stopped", 15,
                "agent saw the outside kill")
-    die = [e for e in api.get("/api/events", params={"container": name, "kind": "die"}).json()["items"]]
-    assert die and die[-1]["detail"]["exit_code"] == 137
+    # the agent records the state, then the event: wait for the event too
+    die = wait_until(lambda: api.get("/api/events", params={
+        "container": name, "kind": "die"}).json()["items"], 15, "the die event recorded")
+    assert die[-1]["detail"]["exit_code"] == 137
     platform.docker.containers.get(cid).remove(force=True)
     wait_until(lambda: api.get(f"/api/containers/{name}").status_code == 404, 15,
                "agent saw the outside removal")

@@ -229,7 +229,8 @@ def test_a_drain_past_its_deadline_stops_what_could_not_move_and_ends_when_it_ex
         job = api.job(api.post("/api/nodes/n2/drain", params={"deadline": 2, "wait": 60}),
                       wait=120)
         assert job["status"] == "succeeded", job
-        assert job["result"]["stopped_past_deadline"] == [instance], job
+        # other tests' instances on n2 may not have moved within 2 s either: ours is there
+        assert instance in job["result"]["stopped_past_deadline"], job
         # the job ended once the instance had exited: nothing of it runs on n2 any more
         assert per_node(platform, name) == {"local": 0, "n2": 0}
         dep = api.get(f"/api/deployments/{name}").json()
@@ -237,11 +238,12 @@ def test_a_drain_past_its_deadline_stops_what_could_not_move_and_ends_when_it_ex
         n2 = api.get("/api/nodes/n2").json()
         assert n2["availability"] == "drain" and instance not in [
             c["name"] for c in n2["containers"] if c["state"] == "running"]
+        api.post("/api/nodes/n2/activate").raise_for_status()
+        # active again: the slot is placed back on n2
+        wait_until(lambda: per_node(platform, name)["n2"] == 1, 60, f"{name} back on n2")
     finally:
         api.post("/api/nodes/n2/activate").raise_for_status()
-    # active again: the slot is placed back on n2
-    wait_until(lambda: per_node(platform, name)["n2"] == 1, 60, f"{name} back on n2")
-    remove(api, platform, name)
+        remove(api, platform, name)
 
 
 @pytest.mark.disruptive
