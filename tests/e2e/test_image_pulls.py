@@ -132,6 +132,16 @@ def test_a_wrong_password_fails_the_pull_with_the_registrys_reason(
     assert "unauthorized" in failed["error"], failed["error"]
     assert registry.password not in failed["error"] and "not-the-password" not in str(failed)
     assert not engine_has(platform, "local", image.ref)
+    # the failure is remembered: a create of it within the backoff does not pull again
+    # ("next try in" is said only by the backoff's refusal)
+    name = unique("backoff")
+    try:
+        created = job_ended(api, api.post("/api/containers", json={
+            "image": image.ref, "node": "local", "name": name}).json())
+        assert created["status"] == "failed" and "next try in" in created["error"], created
+        assert "unauthorized" in created["error"], created["error"]
+    finally:
+        api.delete(f"/api/containers/{name}", params={"force": "true", "wait": 60})
 
 
 def test_two_pulls_of_one_image_at_once_are_one_pull(
