@@ -75,8 +75,9 @@ def create_container(job_id: str):
     job, args = load(job_id)
     name = args["name"]
     row = containers.by_name(name)
-    if row is None:
-        raise Permanent(f"container {name!r} has no record (deleted before it was created?)")
+    if row is None or row["state"] == "removed":
+        # deleted while this create waited for a retry (an engine away): not made again
+        raise Permanent(f"container {name!r} was deleted before it was created")
     spec = ContainerSpec.from_dict(row["spec"])
     labels = naming.container_labels(installation.cluster_id(), "standalone", row["node"],
                                       name, spec.image, spec.labels)
