@@ -86,9 +86,11 @@ def pull(ref: str, job_id: str | None = None) -> dict:
         running.done.set()
 
 
-def _pull_now(ref: str, running: _Pull) -> dict:
-    cfg = runtime.settings()
-    transfer = Transfer()
+def following(verb: str, ref: str, transfer: Transfer, report):
+    """The handler of a pull's or push's messages: feeds ``transfer``, calls ``report`` with
+    it at most every PROGRESS_EVERY seconds, raises the registry's error, and answers False
+    (the stream is abandoned) once no byte has moved for the stall limit."""
+    stall = runtime.settings().pull_stall_timeout
     last = {"moved": time.monotonic(), "written": 0.0}
 
     def on_message(message: dict) -> bool:
@@ -97,12 +99,22 @@ def _pull_now(ref: str, running: _Pull) -> dict:
             last["moved"] = now
             if now - last["written"] >= PROGRESS_EVERY:
                 last["written"] = now
-                for job_id in list(running.job_ids):
-                    jobs.set_progress(job_id, transfer.done, transfer.total, transfer.status)
+                report(transfer)
         elif transfer.error:
-            raise Permanent(f"pull {ref}: {transfer.error}")
-        return now - last["moved"] <= cfg.pull_stall_timeout
+            raise Permanent(f"{verb} {ref}: {transfer.error}")
+        return now - last["moved"] <= stall
+    return on_message
 
+
+def _pull_now(ref: str, running: _Pull) -> dict:
+    cfg = runtime.settings()
+    transfer = Transfer()
+
+    def report(t: Transfer) -> None:   # every job following this pull sees it move
+        for job_id in list(running.job_ids):
+            jobs.set_progress(job_id, t.done, t.total, t.status)
+
+    on_message = following("pull", ref, transfer, report)
     try:
         inspected = docker_ops.pull(ref, auth_for(ref), on_message, cfg.pull_timeout,
                                     cfg.pull_stall_timeout)
@@ -175,19 +187,8 @@ def push_job(job_id: str, args: dict) -> dict:
     check_node(args)
     ref, cfg = args["image"], runtime.settings()
     transfer = Transfer()
-    last = {"moved": time.monotonic(), "written": 0.0}
-
-    def on_message(message: dict) -> bool:
-        now = time.monotonic()
-        if transfer.feed(message):
-            last["moved"] = now
-            if now - last["written"] >= PROGRESS_EVERY:
-                last["written"] = now
-                jobs.set_progress(job_id, transfer.done, transfer.total, transfer.status)
-        elif transfer.error:
-            raise Permanent(f"push {ref}: {transfer.error}")
-        return now - last["moved"] <= cfg.pull_stall_timeout
-
+    on_message = following("push", ref, transfer, lambda t: jobs.set_progress(
+        job_id, t.done, t.total, t.status))
     docker_ops.push(ref, auth_for(ref), on_message, cfg.pull_timeout, cfg.pull_stall_timeout)
     jobs.set_progress(job_id, transfer.total, transfer.total, "pushed")
     events.add("image_pushed", detail={"image": ref, "node": node(), "digest": transfer.digest})
