@@ -13,7 +13,9 @@ The rules (issue 17):
 - CPU and network used are deltas of cumulative counters between consecutive samples, spread
   over the periods the two samples span in proportion to time; a sample of another run, or
   a counter that went down, counts from zero at its run's start (a new cgroup, a new network
-  namespace), never as a negative delta;
+  namespace), never as a negative delta. What a counter measured is counted whole, across
+  an outage too: a node declared down that comes back with its counters shows what its
+  containers used (only what is billed by time stops at the outage);
 - memory used is each sample's value held until the next one (the first one's back to its
   run's start, the last one's on to its run's end);
 - requested is the limit (or the default request placement uses) x running time for CPU,
@@ -207,18 +209,16 @@ def time_totals(life: Lifecycle, until: int, defaults: Defaults) -> Amounts:
 
 # --- samples: counters and memory --------------------------------------------------------------
 
-def spread(start: int, end: int, amount: int, length: int,
-           outages: list[tuple[int, int]]) -> dict[int, int]:
-    """``amount`` over [start, end) in proportion to time, by period start; the share of an
-    outage is dropped. Exact: cumulative shares are floored, so the parts add up."""
+def spread(start: int, end: int, amount: int, length: int) -> dict[int, int]:
+    """``amount`` over [start, end) in proportion to time, by period start. Exact: cumulative
+    shares are floored, so the parts add up to the whole."""
     if amount == 0:
         return {}
     if end <= start:
-        return {} if within([(start, start + 1)], outages) else {period_of(start, length): amount}
-    kept = minus([(start, end)], outages)
+        return {period_of(start, length): amount}
     out: dict[int, int] = {}
     share = lambda t: amount * (t - start) // (end - start)  # noqa: E731 - one formula
-    for period, a, b in by_period(kept, length):
+    for period, a, b in by_period([(start, end)], length):
         out[period] = out.get(period, 0) + share(b) - share(a)
     return out
 
@@ -265,7 +265,7 @@ def _origin(cursor: Cursor | None, run: Span | None, at: int) -> int:
     return run.start if cursor is None else max(run.start, cursor.at)
 
 
-def _take(cursor: Cursor | None, s: Sample, life: Lifecycle, length: int, outages, ran,
+def _take(cursor: Cursor | None, s: Sample, life: Lifecycle, length: int, ran,
           rows: dict[int, Amounts]) -> Cursor:
     """One new sample: its counters' deltas and the memory held up to it, into ``rows``."""
     run = run_of(life, s.at)
@@ -282,10 +282,10 @@ def _take(cursor: Cursor | None, s: Sample, life: Lifecycle, length: int, outage
         if value is None:
             continue
         if before is not None and value >= before:
-            _add(rows, spread(cursor.at, s.at, value - before, length, outages), field)
+            _add(rows, spread(cursor.at, s.at, value - before, length), field)
         else:  # a new run, or the counter went back: a new cgroup counting from zero
             start = origin if fresh else cursor.at
-            _add(rows, spread(start, s.at, value, length, outages), field)
+            _add(rows, spread(start, s.at, value, length), field)
     memory = None if fresh else cursor.memory
     memory_until = None if fresh else cursor.memory_until
     if s.memory is not None:
@@ -307,12 +307,11 @@ def consume(cursor: Cursor | None, samples, life: Lifecycle, length: int,
     and the memory they hold, by period start. A sample no newer than the cursor adds
     nothing: the counters are cumulative, and a later sample already covers it."""
     rows: dict[int, Amounts] = {}
-    outages = cut(life.outages, FOREVER)
     ran = active(life, FOREVER)
     for s in sorted(samples, key=lambda s: s.at):
         if s.at > until or (cursor is not None and s.at <= cursor.at):
             continue
-        cursor = _take(cursor, s, life, length, outages, ran, rows)
+        cursor = _take(cursor, s, life, length, ran, rows)
     if cursor is not None:
         cursor = _tail(cursor, life, length, ran, rows)
     return cursor, rows

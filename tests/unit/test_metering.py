@@ -52,21 +52,24 @@ def test_periods_are_aligned_to_the_epoch():
 # --- spread: exact splits ---------------------------------------------------------------------
 
 def test_spread_across_boundaries_is_proportional_and_exact():
-    parts = spread(15 * S, 45 * S, 3000, 20 * S, [])
+    parts = spread(15 * S, 45 * S, 3000, 20 * S)
     assert parts == {0: 500, 20 * S: 2000, 40 * S: 500}
-    odd = spread(1, 8, 10, 3, [])
+    odd = spread(1, 8, 10, 3)
     assert sum(odd.values()) == 10 and set(odd) == {0, 3, 6}
 
 
-def test_spread_drops_the_share_of_an_outage():
-    parts = spread(0, 40 * S, 4000, 100 * S, [(10 * S, 30 * S)])
-    assert parts == {0: 2000}
-
-
 def test_spread_of_an_instant_goes_to_its_period():
-    assert spread(25 * S, 25 * S, 7, 20 * S, []) == {20 * S: 7}
-    assert spread(25 * S, 25 * S, 7, 20 * S, [(20 * S, 30 * S)]) == {}
-    assert spread(0, 10, 0, 5, []) == {}
+    assert spread(25 * S, 25 * S, 7, 20 * S) == {20 * S: 7}
+    assert spread(0, 10, 0, 5) == {}
+
+
+def test_what_a_counter_measured_across_an_outage_is_counted_whole():
+    # the node was declared down 10..30 s and came back: its counter says what ran
+    runs = life((0, None), outages=[(10, 30)])
+    _, rows = consume(None, [Sample(5 * S, cpu_ns=500), Sample(40 * S, cpu_ns=4000)], runs,
+                      100 * S, 100 * S)
+    assert rows[0].cpu_used_ns == 4000
+    assert time_totals(runs, 40 * S, DEFAULTS).running_us == 20 * S
 
 
 # --- time: runs, pauses, outages, limits ------------------------------------------------------

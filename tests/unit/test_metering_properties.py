@@ -63,7 +63,7 @@ def sampled(draw):
 @SETTINGS
 @given(st.integers(-1000, 1000), st.integers(0, 2000), st.integers(0, 10 ** 12), lengths)
 def test_spread_parts_add_up_exactly_and_stay_in_their_span(start, duration, amount, length):
-    parts = spread(start, start + duration, amount, length, [])
+    parts = spread(start, start + duration, amount, length)
     assert sum(parts.values()) == amount
     assert all(v >= 0 for v in parts.values())
     assert all(period_of(start, length) <= p <= max(start, start + duration - 1) for p in parts)
@@ -71,20 +71,19 @@ def test_spread_parts_add_up_exactly_and_stay_in_their_span(start, duration, amo
 
 @SETTINGS
 @given(st.integers(0, 1000), st.integers(1, 2000), st.integers(0, 10 ** 9), lengths,
-       st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 300)), max_size=3))
-def test_spread_with_outages_never_gives_more_than_the_delta(start, duration, amount, length,
-                                                            holes):
-    outages = sorted((a, a + d) for a, d in holes)
-    merged = []
-    for a, b in outages:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-        else:
-            merged.append((a, b))
-    parts = spread(start, start + duration, amount, length, merged)
-    assert 0 <= sum(parts.values()) <= amount
-    if not any(a < start + duration and b > start for a, b in merged):
-        assert sum(parts.values()) == amount
+       st.integers(1, 2000))
+def test_spread_splits_the_same_wherever_the_span_is_cut(start, duration, amount, length,
+                                                        cut_at):
+    """What [a, c) gives a period is what [a, b) and [b, c) give it, within the floor's
+    one unit per piece."""
+    middle = start + min(cut_at, duration)
+    whole = spread(start, start + duration, amount, length)
+    first = amount * (middle - start) // duration
+    halves = spread(start, middle, first, length)
+    for p, v in spread(middle, start + duration, amount - first, length).items():
+        halves[p] = halves.get(p, 0) + v
+    assert sum(halves.values()) == sum(whole.values()) == amount
+    assert all(abs(halves.get(p, 0) - whole.get(p, 0)) <= 2 for p in set(whole) | set(halves))
 
 
 @SETTINGS
