@@ -27,14 +27,20 @@ class Window:
     closed_until: int     # periods before this were closed by earlier runs
     closing_until: int    # this run closes those before this (>= closed_until)
     now: int
+    since: int = 0        # metering started here (nothing before it is billed)
 
     @staticmethod
-    def at(now: int, length: int, close_delay: int, closed_until: int | None) -> "Window":
-        """The window of a run at ``now``; the first run of a length closes nothing."""
+    def at(now: int, length: int, close_delay: int, closed_until: int | None = None,
+           since: int | None = None) -> "Window":
+        """The window of a run at ``now`` after one that closed up to ``closed_until`` with
+        metering started ``since``; the first run of a length (None) closes nothing, and
+        metering starts at its earliest open period."""
         closing = period_of(now - close_delay, length)
         if closed_until is None:
-            closed_until = closing
-        return Window(length, closed_until, max(closed_until, closing), now)
+            closed_until = since = closing
+        elif since is None:
+            raise ValueError("a later run needs the moment metering started")
+        return Window(length, closed_until, max(closed_until, closing), now, since)
 
     def periods_from(self, first: int):
         """Period starts from ``first`` (not before closed_until) to the one holding now."""
@@ -59,6 +65,8 @@ def roll(life: Lifecycle, cursor: Cursor | None, billed: Amounts, samples,
     cursor, pieces = consume(cursor, samples, life, w.length, w.now)
     sample_rows: dict[int, Amounts] = {}
     for period, amounts in pieces.items():
+        if period < w.since:
+            continue  # used before metering started
         # late: its period is closed, so it goes to the earliest period open when it came
         target = w.closed_until if period < w.closed_until else period
         sample_rows[target] = sample_rows.get(target, Amounts()) + amounts
@@ -71,17 +79,18 @@ def time_rows_of(life: Lifecycle, billed: Amounts, defaults: Defaults,
     rows: dict[int, Amounts] = {}
     if not life.runs:
         return rows, billed
+    before = time_totals(life, w.since, defaults)   # what ran before metering started
+    totals = lambda t: time_totals(life, t, defaults) - before  # noqa: E731
     first = min(run.start for run in life.runs)
     for period in w.periods_from(first):
         end = period + w.length
         if end <= w.closing_until:          # closes now: final
-            value = (time_totals(life, end, defaults) - billed).clamped()
+            value = (totals(end) - billed).clamped()
             billed = billed + value
         elif period == w.closing_until:     # the earliest open period takes what is late
-            value = (time_totals(life, min(end, w.now), defaults) - billed).clamped()
+            value = (totals(min(end, w.now)) - billed).clamped()
         else:
-            value = (time_totals(life, min(end, w.now), defaults)
-                     - time_totals(life, period, defaults)).clamped()
+            value = (totals(min(end, w.now)) - totals(period)).clamped()
         if value.any():
             rows[period] = value
     return rows, billed

@@ -21,16 +21,18 @@ def lock(conn, period_seconds: int) -> bool:
     return locks.try_in_transaction(conn, "usage-rollup", str(period_seconds))
 
 
-def closed_until(conn, period_seconds: int) -> datetime | None:
-    row = conn.execute("SELECT closed_until FROM usage_rollups WHERE period_seconds = %s",
-                       (period_seconds,)).fetchone()
-    return row["closed_until"] if row else None
+def progress(conn, period_seconds: int) -> dict | None:
+    """How far the periods of this length are closed, and since when they are metered."""
+    return conn.execute("SELECT closed_until, metered_since FROM usage_rollups"
+                        " WHERE period_seconds = %s", (period_seconds,)).fetchone()
 
 
 def set_closed_until(conn, period_seconds: int, at: datetime) -> None:
-    conn.execute("INSERT INTO usage_rollups (period_seconds, closed_until) VALUES (%s, %s)"
-                 " ON CONFLICT (period_seconds) DO UPDATE SET closed_until = EXCLUDED.closed_until,"
-                 " ran_at = now()", (period_seconds, at))
+    """Periods before ``at`` are closed (the first time, metering starts there)."""
+    conn.execute("INSERT INTO usage_rollups (period_seconds, closed_until, metered_since)"
+                 " VALUES (%s, %s, %s) ON CONFLICT (period_seconds) DO UPDATE SET"
+                 " closed_until = EXCLUDED.closed_until, ran_at = now()",
+                 (period_seconds, at, at))
 
 
 def candidates(conn, seen_since: datetime) -> list[dict]:

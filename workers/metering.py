@@ -46,14 +46,15 @@ def rollup(cfg: config.Config, now: datetime | None = None, periods: tuple | Non
     with pool.connection() as conn:
         if not store.lock(conn, base):
             return {"skipped": f"another rollup of {base} s periods is running"}
-        stored = store.closed_until(conn, base)
-        w = Window.at(micros(now), base * US, round(delay * US), micros(stored))
+        stored = store.progress(conn, base) or {}
+        w = Window.at(micros(now), base * US, round(delay * US),
+                      micros(stored.get("closed_until")), micros(stored.get("metered_since")))
         instances = instances_rolled(conn, cfg, base, w, now)
         write_capacity(conn, cfg, base, w)
         closed = store.close(conn, base, moment(w.closing_until))
         store.set_closed_until(conn, base, moment(w.closing_until))
         for length in longer:
-            since = store.closed_until(conn, length) or moment(
+            since = (store.progress(conn, length) or {}).get("closed_until") or moment(
                 w.closed_until - w.closed_until % (length * US))
             until = moment(w.closing_until - w.closing_until % (length * US))
             store.aggregate(conn, base, length, since, until)

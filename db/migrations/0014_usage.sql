@@ -66,10 +66,12 @@ END $$ LANGUAGE plpgsql;
 CREATE TRIGGER nodes_record_outage AFTER UPDATE OF status ON nodes
     FOR EACH ROW EXECUTE FUNCTION nodes_record_outage();
 
--- Per base period length: periods starting before closed_until are closed.
+-- Per period length: periods starting before closed_until are closed. Metering starts when
+-- its first rollup ran (metered_since): what ran before is not billed all at once then.
 CREATE TABLE usage_rollups (
     period_seconds integer PRIMARY KEY,
     closed_until   timestamptz NOT NULL,
+    metered_since  timestamptz NOT NULL,
     ran_at         timestamptz NOT NULL DEFAULT now()
 );
 

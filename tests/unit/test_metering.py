@@ -203,12 +203,24 @@ def test_run_of_is_the_last_run_started():
 
 # --- closing periods ---------------------------------------------------------------------------
 
-def test_window_of_a_first_run_closes_nothing():
-    w = Window.at(125 * S, 20 * S, 10 * S, None)
-    assert (w.closed_until, w.closing_until) == (100 * S, 100 * S)
-    w = Window.at(125 * S, 20 * S, 10 * S, 60 * S)
-    assert (w.closed_until, w.closing_until) == (60 * S, 100 * S)
+def test_window_of_a_first_run_closes_nothing_and_starts_metering():
+    w = Window.at(125 * S, 20 * S, 10 * S)
+    assert (w.closed_until, w.closing_until, w.since) == (100 * S, 100 * S, 100 * S)
+    w = Window.at(125 * S, 20 * S, 10 * S, 60 * S, 40 * S)
+    assert (w.closed_until, w.closing_until, w.since) == (60 * S, 100 * S, 40 * S)
     assert list(w.periods_from(0)) == [60 * S, 80 * S, 100 * S, 120 * S]
+    with pytest.raises(ValueError):
+        Window.at(125 * S, 20 * S, 10 * S, 60 * S)
+
+
+def test_an_instance_running_before_metering_started_is_billed_from_then():
+    runs = life((0, None))
+    w = Window(20 * S, 40 * S, 40 * S, 70 * S, since=40 * S)
+    rolled = roll(runs, None, Amounts(), cpu_samples(0, 70, 10), DEFAULTS, w)
+    assert {p: a.running_us for p, a in rolled.time_rows.items()} == {40 * S: 20 * S,
+                                                                       60 * S: 10 * S}
+    assert sorted(rolled.sample_rows) == [40 * S, 60 * S]
+    assert rolled.sample_rows[40 * S].cpu_used_ns == round(20 * 0.5e9)
 
 
 def test_closing_gives_each_period_its_own_amounts():

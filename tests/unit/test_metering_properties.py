@@ -144,9 +144,9 @@ def test_closed_periods_never_change_and_late_samples_are_not_lost(case, length,
     horizon = max([s.at for s in samples] + [r.end or r.start + 300 for r in life.runs]) \
         + 4 * length
     moments = sorted(set(data.draw(st.lists(st.integers(0, horizon), max_size=8)) + [horizon]))
-    rows, closed, cursor, billed, closed_until = {}, {}, None, Amounts(), None
+    rows, closed, cursor, billed, closed_until, since = {}, {}, None, Amounts(), -length, -length
     for now in moments:
-        w = Window.at(now, length, data.draw(st.integers(0, length)), closed_until)
+        w = Window.at(now, length, data.draw(st.integers(0, length)), closed_until, since)
         known = [s for s in samples if arrival[s] <= now]
         rolled = roll(life, cursor, billed, known, DEFAULTS, w)
         for p in list(rows):
@@ -162,3 +162,20 @@ def test_closed_periods_never_change_and_late_samples_are_not_lost(case, length,
         assert all(rows[p] == a for p, a in closed.items())
     # the last run saw every sample (arrivals are before the horizon)
     assert sum(a.cpu_used_ns for a in rows.values()) == totals["cpu_ns"]
+
+
+@SETTINGS
+@given(lifecycles(), lengths, st.integers(0, 3000), st.integers(0, 3000))
+def test_nothing_from_before_metering_started_is_billed(life, length, start, now):
+    """The first run of a period length starts metering: an instance running since before
+    is billed from there on, as if it had started then."""
+    first = Window.at(start, length, 0)
+    assert first.since == first.closed_until == period_of(start, length)
+    later = Window.at(max(now, start), length, 0, first.closed_until, first.since)
+    rolled = roll(life, None, Amounts(), [], DEFAULTS, later)
+    since = first.since
+    clipped = Lifecycle(tuple(Span(max(r.start, since), r.end) for r in life.runs
+                              if r.end is None or r.end > since), life.pauses, life.outages,
+                        life.limits)
+    assert sum(rolled.time_rows.values(), Amounts()).running_us == time_totals(
+        clipped, max(now, start), DEFAULTS).running_us
