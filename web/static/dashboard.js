@@ -126,6 +126,7 @@ function percent(value) { return value === null || value === undefined ? "" : `$
 function render(s) {
   renderMap(s.map);
   renderNodes(s.nodes);  // nodes.js; before the instances, whose node cells it colours
+  renderUsage(s.usage);  // usage.js
   renderDeployments(s.deployments);
   renderInstances(s.instances, s.instances_truncated);
   renderJobs(s.jobs);
