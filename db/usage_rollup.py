@@ -22,8 +22,9 @@ def lock(conn, period_seconds: int) -> bool:
 
 
 def progress(conn, period_seconds: int) -> dict | None:
-    """How far the periods of this length are closed, and since when they are metered."""
-    return conn.execute("SELECT closed_until, metered_since FROM usage_rollups"
+    """How far the periods of this length are closed, since when they are metered, and
+    when the last run started."""
+    return conn.execute("SELECT closed_until, metered_since, ran_at FROM usage_rollups"
                         " WHERE period_seconds = %s", (period_seconds,)).fetchone()
 
 
@@ -35,13 +36,29 @@ def set_closed_until(conn, period_seconds: int, at: datetime) -> None:
                  (period_seconds, at, at))
 
 
-def candidates(conn, seen_since: datetime) -> list[dict]:
-    """Instances seen since then, or with a run still open (a node down keeps its
-    instances' runs open: its outage ends their billing)."""
+def candidates(conn, period_seconds: int, seen_since: datetime, changed_since: datetime,
+               closing: datetime, now: datetime) -> list[dict]:
+    """The instances a run may change: with a run or pause still open (a node down keeps
+    them open: its outage ends their billing), or, among those seen since ``seen_since``,
+    never rolled up at this length, with a lifecycle changed since ``changed_since``, with
+    a sample newer than their cursor, or with a row in a period that closes now. The
+    others' rows are as the last run left them, and still right."""
     return conn.execute(
-        "SELECT node, docker_id FROM usage_instances i WHERE last_seen >= %s OR EXISTS ("
-        " SELECT 1 FROM usage_spans s WHERE s.node = i.node AND s.docker_id = i.docker_id"
-        "  AND s.ended_at IS NULL) ORDER BY node, docker_id", (seen_since,)).fetchall()
+        "SELECT i.node, i.docker_id FROM usage_instances i LEFT JOIN usage_state s"
+        "  ON s.period_seconds = %(p)s AND s.node = i.node AND s.docker_id = i.docker_id"
+        " WHERE EXISTS (SELECT 1 FROM usage_spans sp WHERE sp.node = i.node"
+        "   AND sp.docker_id = i.docker_id AND sp.ended_at IS NULL)"
+        " OR (i.last_seen >= %(seen)s AND (s.node IS NULL OR i.changed_at >= %(changed)s"
+        "  OR EXISTS (SELECT 1 FROM health_snapshots h WHERE h.docker_id = i.docker_id"
+        "   AND h.node = i.node AND h.at > COALESCE(s.cursor_at, '-infinity')"
+        "   AND h.at <= %(now)s AND (h.cpu_ns IS NOT NULL OR h.memory_bytes IS NOT NULL"
+        "   OR h.net_rx IS NOT NULL))"
+        "  OR EXISTS (SELECT 1 FROM usage_rows r WHERE r.period_seconds = %(p)s"
+        "   AND NOT r.closed AND r.period_start < %(closing)s AND r.node = i.node"
+        "   AND r.docker_id = i.docker_id)))"
+        " ORDER BY i.node, i.docker_id",
+        {"p": period_seconds, "seen": seen_since, "changed": changed_since,
+         "closing": closing, "now": now}).fetchall()
 
 
 def _keys(keys: list[tuple[str, str]]) -> tuple[list[str], list[str]]:

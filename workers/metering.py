@@ -9,6 +9,7 @@ arguments: the tests run it with short periods (its rows are kept apart by lengt
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +21,9 @@ from db import nodes, pool, usage_rollup as store
 
 log = logging.getLogger("harbormaster.metering")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# a change to an instance's lifecycle committed while a run was reading it is looked at by
+# the next run: observations are short transactions, a minute covers them
+CHANGE_MARGIN = timedelta(minutes=1)
 
 
 def micros(at: datetime | None) -> int | None:
@@ -40,6 +44,7 @@ def rollup(cfg: config.Config, now: datetime | None = None, periods: tuple | Non
            close_delay: float | None = None) -> dict:
     """One run: the base period (the first length) from the raw data, then the longer ones
     as sums of it. Returns what it did (its window included, for the tests)."""
+    started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
     base, *longer = periods or cfg.usage_periods
     delay = cfg.usage_close_delay if close_delay is None else close_delay
@@ -49,7 +54,7 @@ def rollup(cfg: config.Config, now: datetime | None = None, periods: tuple | Non
         stored = store.progress(conn, base) or {}
         w = Window.at(micros(now), base * US, round(delay * US),
                       micros(stored.get("closed_until")), micros(stored.get("metered_since")))
-        instances = instances_rolled(conn, cfg, base, w, now)
+        instances = instances_rolled(conn, cfg, base, w, now, stored.get("ran_at"))
         write_capacity(conn, cfg, base, w)
         closed = store.close(conn, base, moment(w.closing_until))
         store.set_closed_until(conn, base, moment(w.closing_until))
@@ -61,12 +66,17 @@ def rollup(cfg: config.Config, now: datetime | None = None, periods: tuple | Non
             store.set_closed_until(conn, length, max(since, until))
         prune(conn, cfg, base, longer, now)
     return {"period": base, "instances": instances, "closed_rows": closed,
-            "closed_until": moment(w.closed_until), "closing_until": moment(w.closing_until)}
+            "closed_until": moment(w.closed_until), "closing_until": moment(w.closing_until),
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
-def instances_rolled(conn, cfg: config.Config, base: int, w: Window, now: datetime) -> int:
+def instances_rolled(conn, cfg: config.Config, base: int, w: Window, now: datetime,
+                     last_run: datetime | None) -> int:
+    """Roll the instances that may have changed since the last run; how many."""
+    changed_since = (last_run or EPOCH + timedelta(days=1)) - CHANGE_MARGIN
     keys = [(r["node"], r["docker_id"]) for r in store.candidates(
-        conn, now - timedelta(seconds=cfg.usage_late_window))]
+        conn, base, now - timedelta(seconds=cfg.usage_late_window), changed_since,
+        moment(w.closing_until), now)]
     if not keys:
         store.write_rows(conn, base, keys, [])
         return 0

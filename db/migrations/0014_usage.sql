@@ -17,6 +17,7 @@ CREATE TABLE usage_instances (
     labels      jsonb NOT NULL DEFAULT '{}'::jsonb,  -- the user's labels (ours left out)
     first_seen  timestamptz NOT NULL DEFAULT now(),
     last_seen   timestamptz NOT NULL DEFAULT now(),
+    changed_at  timestamptz NOT NULL DEFAULT now(),   -- its runs, pauses or limits changed
     PRIMARY KEY (node, docker_id)
 );
 CREATE INDEX usage_instances_last_seen ON usage_instances (last_seen);
