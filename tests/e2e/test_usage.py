@@ -289,6 +289,11 @@ def test_usage_across_a_postgres_restart_misses_nothing_the_counters_cover(api, 
         finally:
             platform.start_postgres()
         wait_until(platform.ready, 120, "the platform back after the restart")
+        # the web's pool reconnects, and the node, declared down if its heartbeats could not
+        # be written long enough, has returned: Docker work on it is accepted again
+        wait_until(lambda: (lambda r: r.status_code == 200 and r.json()["status"] == "ready"
+                            and r.json()["ready"])(api.get("/api/nodes/local")), 180,
+                   "the API answering and node local ready again")
         back = platform.sql("SELECT now()")[0][0]
         wait_until(lambda: platform.sql(
             "SELECT count(*) FROM health_snapshots WHERE docker_id = %s AND at > %s"
