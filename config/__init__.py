@@ -43,6 +43,21 @@ def _labels(text: str) -> tuple:
     return tuple(sorted(pairs))
 
 
+def _periods(text: str) -> tuple:
+    """"3600,86400" -> (3600, 86400): the hour and the day of usage rollups, each a multiple
+    of the one before (a day's rows are sums of its hours')."""
+    hour, day = (int(part) for part in text.split(","))
+    if hour <= 0 or day % hour:
+        raise ValueError(f"HARBORMASTER_USAGE_PERIODS: {text!r} is not 'hour,day' seconds "
+                         "with the day a multiple of the hour")
+    return hour, day
+
+
+def _price(env: dict, name: str) -> float | None:
+    value = env.get(name, "").strip()
+    return float(value) if value else None
+
+
 def _networks(text: str) -> tuple:
     return tuple(ipaddress.ip_network(part.strip(), strict=False)
                  for part in text.split(",") if part.strip())
@@ -144,6 +159,16 @@ class Config:
     image_cache_size: int = 0            # bytes of pulled images per node (0: no limit)
     image_max_age: float = 0.0           # unused this long -> collected (0: never)
 
+    # usage metering (issue 17)
+    usage_periods: tuple = (3600, 86400)     # the hour and the day of rollups (seconds)
+    usage_rollup_interval: float = 60.0      # the scheduler sends a rollup this often
+    usage_close_delay: float = 60.0          # a period closes this long after it ends
+    usage_late_window: float = 86400.0       # samples this late after an instance's end count
+    usage_retention: float = 90 * 86400.0    # hourly rows kept (raw snapshots: days)
+    usage_daily_retention: float = 400 * 86400.0
+    price_cpu_core_hour: float | None = None     # optional prices: a cost column
+    price_memory_gb_hour: float | None = None    # per GiB-hour of billable memory
+
     @property
     def redelivery_window(self) -> float:
         """Seconds after which Dramatiq hands a dead worker's message to another."""
@@ -236,6 +261,14 @@ def from_env(env: dict | None = None) -> Config:
         image_gc_low=_float(env, "HARBORMASTER_IMAGE_GC_LOW", 80.0),
         image_cache_size=_int(env, "HARBORMASTER_IMAGE_CACHE_SIZE", 0),
         image_max_age=_float(env, "HARBORMASTER_IMAGE_MAX_AGE", 0.0),
+        usage_periods=_periods(env.get("HARBORMASTER_USAGE_PERIODS", "3600,86400")),
+        usage_rollup_interval=_float(env, "HARBORMASTER_USAGE_ROLLUP_INTERVAL", 60.0),
+        usage_close_delay=_float(env, "HARBORMASTER_USAGE_CLOSE_DELAY", 60.0),
+        usage_late_window=_float(env, "HARBORMASTER_USAGE_LATE_WINDOW", 86400.0),
+        usage_retention=_float(env, "HARBORMASTER_USAGE_RETENTION", 90 * 86400.0),
+        usage_daily_retention=_float(env, "HARBORMASTER_USAGE_DAILY_RETENTION", 400 * 86400.0),
+        price_cpu_core_hour=_price(env, "HARBORMASTER_PRICE_CPU_CORE_HOUR"),
+        price_memory_gb_hour=_price(env, "HARBORMASTER_PRICE_MEMORY_GB_HOUR"),
     )
 
 

@@ -6,7 +6,7 @@ from db import pool
 
 SNAPSHOT_FIELDS = ("at", "container", "deployment", "node", "running", "cpu_ns", "memory_bytes",
                    "memory_limit", "cpu_limit", "net_rx", "net_tx", "blk_read", "blk_write",
-                   "pids", "cpu_percent", "memory_percent", "status", "source")
+                   "pids", "cpu_percent", "memory_percent", "status", "source", "docker_id")
 
 
 def latest_counters(names: list[str]) -> dict[str, dict]:

@@ -94,3 +94,9 @@ def deployment(name: str, wait: bool, timeout: str = "120s"):
 def in_transaction(conn, scope: str, name: str) -> None:
     """A lock held until ``conn``'s transaction ends (scope: container, registry, ...)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{scope}:{name}",))
+
+
+def try_in_transaction(conn, scope: str, name: str) -> bool:
+    """``in_transaction``'s lock if nobody holds it (False: someone does; nothing waits)."""
+    return conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s)) AS got",
+                        (f"{scope}:{name}",)).fetchone()["got"]

@@ -87,6 +87,10 @@ def autoscale(cfg: config.Config) -> None:
     messages.send(messages.EVALUATE_AUTOSCALING, messages.DEFAULT_QUEUE)
 
 
+def rollup_usage(cfg: config.Config) -> None:
+    messages.send(messages.ROLLUP_USAGE, messages.DEFAULT_QUEUE)
+
+
 def acquire_leadership(cfg: config.Config) -> psycopg.Connection:
     """Block until this process holds the leader lock; return the connection holding it."""
     announced = False
@@ -142,6 +146,8 @@ def build(cfg: config.Config, leader: psycopg.Connection) -> BlockingScheduler:
                       id="autoscale")
     scheduler.add_job(guarded(check_nodes), "interval", seconds=cfg.heartbeat_interval,
                       id="check_nodes")
+    scheduler.add_job(guarded(rollup_usage), "interval", seconds=cfg.usage_rollup_interval,
+                      id="rollup_usage")
     scheduler.add_job(check_leadership, "interval", seconds=2, id="check_leadership")
     return scheduler
 

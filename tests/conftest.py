@@ -17,6 +17,7 @@ from tests.support.registry import Registry
 from tests.support.throttle import Throttle
 
 DISRUPTIVE_LAST = "disruptive"
+VERY_LAST = "last"   # after the disruptive ones too: what restarts Postgres
 ENDED = ("succeeded", "failed", "cancelled")
 SESSION_STARTED = time.monotonic()  # the suite's wall time counts from here (conftest import)
 
@@ -24,6 +25,8 @@ SESSION_STARTED = time.monotonic()  # the suite's wall time counts from here (co
 def pytest_configure(config):
     config.addinivalue_line("markers", "disruptive: kills processes or cuts Docker (runs last)")
     config.addinivalue_line("markers", "e2e: needs the running platform and Docker")
+    config.addinivalue_line("markers", "last: restarts what every process needs (runs at the "
+                            "very end)")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -32,8 +35,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # unit tests first, then everything else, then what kills processes or cuts Docker
+    # unit tests first, then everything else, then what kills processes or cuts Docker,
+    # then what restarts Postgres
     def rank(item):
+        if item.get_closest_marker(VERY_LAST):
+            return 3
         if item.get_closest_marker(DISRUPTIVE_LAST):
             return 2
         return 0 if "/unit/" in str(item.fspath) else 1

@@ -14,14 +14,14 @@ from db import pool
 from web import (audit_api, auth, bodies, containers_api, context, deployments_api, errors,
                  events_api, health_api, idempotency, images_api, jobs_api, legacy, limits,
                  metrics, nodes_api, registries_api, scaling_api, services_api, summary_api,
-                 tokens_api)
+                 tokens_api, usage_api)
 from workers import messages
 
 BLUEPRINTS = (health_api.bp, health_api.api_bp, jobs_api.bp, containers_api.bp,
               deployments_api.bp, deployments_api.containers_bp, events_api.bp, tokens_api.bp,
               audit_api.bp, summary_api.bp, scaling_api.bp, scaling_api.metrics_bp,
               services_api.bp, nodes_api.bp, nodes_api.system_bp, images_api.bp,
-              registries_api.bp)
+              registries_api.bp, usage_api.bp)
 
 
 def create_app(cfg: config.Config) -> OpenAPI:

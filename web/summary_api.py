@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
 from db import containers, dashboard, deployments, health, images, jobs, nodes
-from web import dispatch, views
+from web import dispatch, usage_api, views
 from web.deploy_schemas import DeploymentStatus
 from web.events_api import event_json
 from web.schemas import BEARER, ErrorOut, EventOut, JobOut
@@ -122,6 +122,16 @@ class InstanceSummary(BaseModel):
     sampled_at: Optional[datetime] = None
 
 
+class UsageChart(BaseModel):
+    period_seconds: int
+    dates: list[str] = Field(description="the start of each hour of the last day (UTC)")
+    deployments: list[dict[str, Any]] = Field(description="name (null: the standalone "
+                                              "containers), billable cpu core-hours and "
+                                              "memory GiB-hours per hour")
+    idle: dict[str, list[float]] = Field(description="cpu core-hours and memory GiB-hours "
+                                         "nothing reserved, every node together")
+
+
 class SummaryOut(BaseModel):
     generated_at: datetime
     map: SummaryMap
@@ -133,6 +143,7 @@ class SummaryOut(BaseModel):
     instances_truncated: bool = Field(description=f"more than {MAX_INSTANCES} live instances")
     jobs: list[JobOut]
     events: list[EventOut] = Field(description="the newest first")
+    usage: UsageChart = Field(description="metered usage per deployment over the last day")
 
 
 def worst(values, order: tuple[str, ...]) -> Optional[str]:
@@ -252,8 +263,9 @@ def summary():
     The service map, the nodes (status, availability, capacity and what is reserved of it,
     instances), the images on each node (and what uses them), the deployments with their
     status counts and load, the instances (live ones, and each crash-looping slot's last
-    one) with state, health, restarts, node and latest cpu and memory, the recent jobs and
-    the newest events."""
+    one) with state, health, restarts, node and latest cpu and memory, the recent jobs,
+    the newest events, and each deployment's metered usage over the last day with the
+    idle capacity."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
     instances, truncated = instances_json(deps)
     summaries = {d["name"]: deployment_summary(d, instances) for d in deps}
@@ -269,4 +281,5 @@ def summary():
         "instances_truncated": truncated,
         "jobs": [dispatch.job_json(j) for j in jobs.find(limit=RECENT_JOBS)],
         "events": [event_json(e) for e in dashboard.newest_events(RECENT_EVENTS)],
+        "usage": usage_api.chart(),
     }

@@ -18,7 +18,7 @@ from core.spec import ContainerSpec
 from core.stats import engine_summary
 from db import containers, events, installation, jobs, secrets
 from workers import (autoscaler, cleanup, converge, create, docker_ops, executor, fleet, messages,
-                     runtime, sweep)
+                     metering, runtime, sweep)
 from workers import testing  # noqa: F401 - its actors exist only with HARBORMASTER_TEST_HOOKS
 from workers.broker import MAX_RETRIES
 from db.pool import Unavailable
@@ -302,6 +302,12 @@ def evaluate_autoscaling():
     """One evaluation of every enabled scaling policy."""
     for decision in autoscaler.evaluate_all(runtime.settings()):
         log.info("autoscale %s", decision)
+
+
+@periodic(messages.ROLLUP_USAGE, max_age_ms=60000)
+def rollup_usage():
+    """Usage metering: the open periods' rows brought up to date, the ended ones closed."""
+    log.info("usage rollup: %s", metering.rollup(runtime.settings()))
 
 
 from workers import image_actors  # noqa: E402,F401 - declares the image actors (they use the helpers above)

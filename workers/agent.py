@@ -22,7 +22,7 @@ import config
 from db import containers, events, images, installation, locks, nodes, pool, registry
 from db.pool import Unavailable
 from core import naming as labels, observe
-from workers import docker_ops, messages
+from workers import docker_ops, messages, usage_recorder
 from workers.prober import Prober
 from workers.docker_ops import DockerError
 
@@ -39,6 +39,7 @@ class Agent:
         self.static_info: dict = {}
         self.stream = None
         self.image_stream = None
+        self.meter = usage_recorder.Recorder(cfg.node_name)
 
     # --- heartbeat ------------------------------------------------------------
     def heartbeat_once(self) -> None:
@@ -75,11 +76,16 @@ class Agent:
         name, docker_id = attrs.get("name"), event.get("id")
         if not name or attrs.get(labels.NODE, self.cfg.node_name) != self.cfg.node_name:
             return
+        at = usage_recorder.event_time(event)
+        if action in usage_recorder.FINAL_READS:
+            # first: its cgroup goes with its process (metering's last counters)
+            self.meter.final_read(docker_id, action, at)
         deployment = attrs.get(labels.DEPLOYMENT)
         if deployment and action in ("die", "oom", "destroy", "stop", "kill"):
             # level-triggered: only "look at deployment X"; the reconciler decides
             self.trigger(deployment)
         if action == "destroy":
+            self.meter.gone(docker_id, at)
             gone = containers.mark_gone(name, docker_id)
             # news only when nobody of ours was removing it (the actor records its own)
             if gone is not None and gone["previous"] != "removing":
@@ -89,7 +95,7 @@ class Agent:
         inspected = docker_ops.find(docker_id)
         if inspected is None:
             return  # destroyed meanwhile: the destroy event follows
-        self.observe(inspected, action, attrs)
+        self.observe(inspected, action, attrs, at)
         if deployment and action in ("die", "oom", "start", "pause", "unpause"):
             registry.sync_deployment(deployment)  # discovery follows at once
 
@@ -116,9 +122,11 @@ class Agent:
         messages.send_or_leave(messages.CONVERGE_DEPLOYMENT, messages.DEFAULT_QUEUE,
                                (deployment,))
 
-    def observe(self, attrs: dict, action: str, event_attrs: dict | None = None) -> None:
+    def observe(self, attrs: dict, action: str, event_attrs: dict | None = None,
+                at=None) -> None:
         f = observe.fields(attrs)
         row, previous = containers.observe(f)
+        self.meter.observed(f, action, at)  # usage metering: runs, pauses, limits
         if observe.event_is_news(previous, f["state"], action):
             detail = {"docker_id": f["docker_id"], "state": f["state"]}
             if action == "die":

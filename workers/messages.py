@@ -60,6 +60,7 @@ SWEEP_JOBS = "sweep_jobs"
 SAMPLE_NODE = "sample_node"
 MEASURE_DISK = "measure_disk"
 EVALUATE_AUTOSCALING = "evaluate_autoscaling"
+ROLLUP_USAGE = "rollup_usage"            # usage metering's rollup (issue 17)
 
 
 # a queued job sent this many times without a worker starting it is failed by sweep_jobs

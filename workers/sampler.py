@@ -126,9 +126,14 @@ def read_network(pid: int, proc: Path = PROC) -> tuple[int, int]:
 def read_container(pid: int, container_id: str, proc: Path = PROC,
                    root: Path = CGROUP_ROOT) -> Sample:
     paths = cgroup_paths(pid, container_id, proc, root)
-    sample = read_v2(paths[""]) if "" in paths and len(paths) == 1 else read_v1(paths)
+    sample = read_cgroup(paths)
     sample.net_rx, sample.net_tx = read_network(pid, proc)
     return sample
+
+
+def read_cgroup(paths: dict[str, Path]) -> Sample:
+    """The cgroup's figures from its directories (``cgroup_paths``), v2 or v1."""
+    return read_v2(paths[""]) if "" in paths and len(paths) == 1 else read_v1(paths)
 
 
 def sample_all(targets: list[tuple[str, int | None, str]], engine_stats) -> dict[str, Sample]:

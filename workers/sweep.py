@@ -39,7 +39,7 @@ def sweep(node: str, cfg: config.Config) -> dict:
             if row["state"] in ("stopped", "error", "paused", "created"):
                 snapshots.append((at, row["name"], row["deployment"], node, False, None, None,
                                   None, None, None, None, None, None, None, None, None,
-                                  "stopped", "state"))
+                                  "stopped", "state", row["docker_id"]))
             continue
         s = samples[row["name"]]
         cores = s.cpu_limit or host["cores"]
@@ -53,7 +53,7 @@ def sweep(node: str, cfg: config.Config) -> dict:
         status = health.classify(True, cpu, mem, t)
         snapshots.append((at, row["name"], row["deployment"], node, True, s.cpu_ns,
                           s.memory_bytes, mem_limit, cores, s.net_rx, s.net_tx, s.blk_read,
-                          s.blk_write, s.pids, cpu, mem, status, s.source))
+                          s.blk_write, s.pids, cpu, mem, status, s.source, row["docker_id"]))
         alerts_due.append((row, cpu, health.memory_percent(s.memory_bytes, s.memory_limit)))
     store.insert_snapshots(snapshots)
     fired = evaluate_alerts(alerts_due, t)

@@ -60,6 +60,8 @@ TEST_PROFILE = {
     "HARBORMASTER_DISK_INTERVAL": "5",
     "HARBORMASTER_PROBE_TICK": "0.1",
     "HARBORMASTER_AUTOSCALE_INTERVAL": "2",
+    # usage metering: the open period's rows follow within seconds
+    "HARBORMASTER_USAGE_ROLLUP_INTERVAL": "2",
     # placement: tests that measure capacity set it per node through the API; the rest
     # must never run out of room on a shared host
     "HARBORMASTER_DEFAULT_CPU_REQUEST": "0.01",

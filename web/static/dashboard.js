@@ -127,6 +127,7 @@ function render(s) {
   renderMap(s.map);
   renderNodes(s.nodes);  // nodes.js; before the instances, whose node cells it colours
   renderImages(s.images || [], s.images_truncated);  // images.js
+  renderUsage(s.usage);  // usage.js
   renderDeployments(s.deployments);
   renderInstances(s.instances, s.instances_truncated);
   renderJobs(s.jobs);
