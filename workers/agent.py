@@ -39,7 +39,7 @@ class Agent:
         self.static_info: dict = {}
         self.stream = None
         self.image_stream = None
-        self.meter = usage_recorder.Recorder(cfg.node_name)
+        self.meter = usage_recorder.Recorder(cfg.node_name, self.stop)
 
     # --- heartbeat ------------------------------------------------------------
     def heartbeat_once(self) -> None:
@@ -85,12 +85,12 @@ class Agent:
             # level-triggered: only "look at deployment X"; the reconciler decides
             self.trigger(deployment)
         if action == "destroy":
-            self.meter.gone(docker_id, at)
             gone = containers.mark_gone(name, docker_id)
             # news only when nobody of ours was removing it (the actor records its own)
             if gone is not None and gone["previous"] != "removing":
                 events.add("destroy", container=name, deployment=gone["deployment"],
                            detail={"docker_id": docker_id, "observed": "docker event"})
+            self.meter.gone(docker_id, at)  # usage metering: a run whose end was missed
             return
         inspected = docker_ops.find(docker_id)
         if inspected is None:
@@ -126,7 +126,6 @@ class Agent:
                 at=None) -> None:
         f = observe.fields(attrs)
         row, previous = containers.observe(f)
-        self.meter.observed(f, action, at)  # usage metering: runs, pauses, limits
         if observe.event_is_news(previous, f["state"], action):
             detail = {"docker_id": f["docker_id"], "state": f["state"]}
             if action == "die":
@@ -138,6 +137,7 @@ class Agent:
                 # nobody of ours was stopping it (seed 003's "unexpected stop" alert)
                 events.add("unexpected_stop", container=f["name"],
                            deployment=row["deployment"] if row else None, detail=detail)
+        self.meter.observed(f, action, at)  # usage metering, after what the platform records
 
     def events_loop(self) -> None:
         since = time.time()
@@ -188,7 +188,7 @@ class Agent:
         prober = Prober(self.cfg, self.stop, self.trigger)
         threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
                    for fn in (self.heartbeat_loop, self.events_loop, self.images_loop,
-                              self.sync_loop, prober.loop)]
+                              self.sync_loop, prober.loop, self.meter.loop)]
         for thread in threads:
             thread.start()
         self.stop.wait()

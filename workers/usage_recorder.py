@@ -12,15 +12,19 @@ one, and so does a kill); the one at "die" is tried anyway, for engines that kee
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from db import health, usage
+from db.pool import Unavailable
 from workers import sampler
 
 log = logging.getLogger("harbormaster.agent")
 FINAL_READS = ("kill", "die")
+WRITES_QUEUED = 10000   # a sync's observations of every container fit many times over
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,36 @@ def event_time(event: dict) -> datetime:
 
 
 class Recorder:
-    def __init__(self, node: str):
-        self.node = node
+    """The agent's metering: its reads on the caller's thread (a cgroup is read before it
+    goes), its writes in order on a thread of their own (``loop``), so that billing never
+    slows or breaks the agent's handling of Docker's events."""
+
+    def __init__(self, node: str, stop: threading.Event):
+        self.node, self.stop = node, stop
         self.targets: dict[str, Target] = {}   # docker id -> where its cgroup is
+        self.writes: queue.Queue = queue.Queue(maxsize=WRITES_QUEUED)
+
+    def write(self, what: str, fn, *args) -> None:
+        try:
+            self.writes.put_nowait((what, fn, args))
+        except queue.Full:
+            log.warning("metering behind: %s dropped (the next full sync records it again)",
+                        what)
+
+    def loop(self) -> None:
+        """Perform the writes in the order they came; with Postgres away one is dropped with
+        a warning (the next full sync observes every container again)."""
+        while not self.stop.is_set():
+            try:
+                what, fn, args = self.writes.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                fn(*args)
+            except Unavailable as exc:
+                log.warning("metering: %s not recorded: %s", what, exc)
+            except Exception:  # noqa: BLE001 - a bug, logged as one; the thread goes on
+                log.exception("metering: %s failed", what)
 
     def observed(self, f: dict, action: str, at: datetime | None) -> None:
         """One observation (``core.observe.fields``) made at ``at`` (None: now, a sync) on
@@ -52,9 +83,9 @@ class Recorder:
         cpus, memory = resources.get("cpus"), resources.get("memory")
         # the event says when it paused or unpaused, even if the inspect came after a change
         paused = action == "pause" or (action != "unpause" and f["state"] == "paused")
-        usage.observe(self.node, f, at or datetime.now(timezone.utc),
-                      round(cpus * 1e9) if cpus else None, int(memory) if memory else None,
-                      paused)
+        self.write(f"{action} of {f['name']}", usage.observe, self.node, f,
+                   at or datetime.now(timezone.utc), round(cpus * 1e9) if cpus else None,
+                   int(memory) if memory else None, paused)
         docker_id, pid = f["docker_id"], f["pid"]
         if f["state"] != "running" or not pid:
             return
@@ -69,7 +100,8 @@ class Recorder:
                                          (f["labels"] or {}).get("harbormaster.deployment"))
 
     def final_read(self, docker_id: str, action: str, at: datetime) -> bool:
-        """Store the container's counters as a sample now, if its cgroup is still there."""
+        """Read the container's counters now, if its cgroup is still there, and store them
+        as a sample."""
         target = self.targets.get(docker_id)
         if target is None:
             return False
@@ -81,15 +113,14 @@ class Recorder:
             sample.net_rx, sample.net_tx = sampler.read_network(target.pid, Path("/proc"))
         except (sampler.Unreadable, ValueError, IndexError):
             pass  # the process is gone with its network namespace: those counters stay
-        health.insert_snapshots([(
+        self.write(f"last counters of {target.name} (its {action})", health.insert_snapshots, [(
             at, target.name, target.deployment, self.node, False, sample.cpu_ns,
             sample.memory_bytes, sample.memory_limit, sample.cpu_limit, sample.net_rx,
             sample.net_tx, sample.blk_read, sample.blk_write, sample.pids, None, None,
             "stopped", "final", docker_id)])
-        log.info("last counters of %s read at its %s event", target.name, action)
         return True
 
     def gone(self, docker_id: str, at: datetime) -> None:
         """Destroyed: a run or pause whose end was missed ends now."""
         self.targets.pop(docker_id, None)
-        usage.gone(self.node, docker_id, at)
+        self.write(f"destroy of {docker_id[:12]}", usage.gone, self.node, docker_id, at)

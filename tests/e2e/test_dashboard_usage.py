@@ -50,13 +50,21 @@ def test_usage_chart_per_deployment_with_the_idle_capacity(api, platform, dashbo
         view.sign_in(platform.admin_token)
         page = view.page
 
+        seen = {}
+
         def drawn():
-            charts = page.evaluate(CHARTS)
+            seen.update(charts=page.evaluate(CHARTS), banner=view.banner(),
+                        answers=view.responses[-3:], errors=view.errors)
+            charts = seen["charts"]
             if sorted(charts) != ["cpu", "memory"] or not any(
                     s["label"] == name for s in charts["cpu"]["sets"]):
                 return None
             return charts
-        charts = wait_until(drawn, 60, "the usage charts with the deployment", interval=1.0)
+        try:
+            charts = wait_until(drawn, 90, "the usage charts with the deployment",
+                                interval=1.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the page: {seen}") from None
         cpu, memory = shown(charts, "cpu", name), shown(charts, "memory", name)
         for date, item in mine.items():
             assert cpu[date] == pytest.approx(item["CPUCoreSeconds"] / 3600, abs=1e-6)
