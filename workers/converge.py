@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import config
 from core.plan import plan
 from core.plan_types import Action, Desired, Instance, Plan
-from db import deployments, events, jobs, locks, nodes, pool, registry, slots
+from db import deployments, events, jobs, locks, pool, registry, slots
 from workers import instances, messages, placing, prepare
+from workers.node_jobs import outcome, submit_node_job, wait_for_node_job
 from workers.docker_ops import Permanent, Transient
 
-NODE_JOB_WAIT = 60.0      # the longest a pass waits for a node's executor
 
 
 def desired_of(dep: dict, placed: placing.Placed) -> Desired:
@@ -188,54 +188,6 @@ def dispatch(dep: dict, actions: list[Action], fleet: placing.Fleet,
     for job, node, node_actions in sent:
         refused += outcome(wait_for_node_job(job, node), node_actions)
     return refused
-
-
-def submit_node_job(dep: dict, node: str, epoch: int, node_actions: list[Action]) -> dict:
-    payload = []
-    for action in node_actions:
-        entry = {"kind": action.kind, "slot": action.slot, "name": action.name,
-                 "generation": action.generation, "reason": action.reason,
-                 "graceful": action.graceful}
-        if action.kind == "create":
-            entry.update(instances.reserve(dep, action))
-        payload.append(entry)
-    job = jobs.create("node_actions", f"nodes/{node}", messages.EXECUTE_ON_NODE,
-                      messages.node_queue(node), {"node": node, "epoch": epoch,
-                                                  "deployment": dep["name"],
-                                                  "actions": payload}, "reconciler")
-    messages.send_job_or_leave(job)
-    return job
-
-
-def wait_for_node_job(job: dict, node: str, wait: float = NODE_JOB_WAIT) -> dict:
-    """The node job once ended, or as it is when its node is declared down or the wait
-    runs out (its reservations hold their slots meanwhile)."""
-    deadline = time.monotonic() + wait
-    checked = time.monotonic()
-    while True:
-        row = jobs.get(str(job["id"]))
-        if row["status"] in jobs.TERMINAL or time.monotonic() > deadline:
-            return row
-        if time.monotonic() - checked > 1.0:
-            checked = time.monotonic()
-            state = nodes.get(node)
-            if state is None or state["status"] != "ready":
-                return row
-        time.sleep(0.05)
-
-
-def outcome(job: dict, node_actions: list[Action]) -> list[tuple[Action, Exception]]:
-    """The actions a node job refused, with Permanent or Transient errors as Docker's."""
-    if job["status"] == "succeeded":
-        refused = {(r["kind"], r["slot"]): r for r in (job["result"] or {}).get("refused", [])}
-        return [(a, (Permanent if r["permanent"] else Transient)(r["error"]))
-                for a in node_actions if (r := refused.get((a.kind, a.slot)))]
-    if job["status"] in jobs.TERMINAL:
-        error = job["error"] or job["status"]
-        kind = Permanent if error.startswith(("Permanent", "Fenced", "NotFound")) else Transient
-        return [(a, kind(error)) for a in node_actions]
-    return [(a, Transient(f"still running on its node ({job['status']})"))
-            for a in node_actions]
 
 
 def record_status(dep: dict, result: Plan) -> None:
