@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
 from db import containers, dashboard, deployments, health, images, jobs, nodes
-from web import dispatch, usage_api, views
+from web import dispatch, usage_views, views
 from web.deploy_schemas import DeploymentStatus
 from web.events_api import event_json
 from web.schemas import BEARER, ErrorOut, EventOut, JobOut
@@ -281,5 +281,5 @@ def summary():
         "instances_truncated": truncated,
         "jobs": [dispatch.job_json(j) for j in jobs.find(limit=RECENT_JOBS)],
         "events": [event_json(e) for e in dashboard.newest_events(RECENT_EVENTS)],
-        "usage": usage_api.chart(),
+        "usage": usage_views.chart(),
     }
