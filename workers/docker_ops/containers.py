@@ -132,13 +132,6 @@ def update(ref: str, resources: dict) -> None:
                                                 data=body), True))
 
 
-def logs(ref: str, tail: int | None = None, timestamps: bool = False,
-         since: int | None = None) -> str:
-    data = call(client().api.logs, ref, stdout=True, stderr=True,
-                tail=tail if tail is not None else "all", timestamps=timestamps, since=since)
-    return data.decode("utf-8", errors="replace")
-
-
 def stats(ref: str) -> dict:
     return call(client().api.stats, ref, stream=False)
 
