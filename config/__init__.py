@@ -144,6 +144,16 @@ class Config:
     image_cache_size: int = 0            # bytes of pulled images per node (0: no limit)
     image_max_age: float = 0.0           # unused this long -> collected (0: never)
 
+    # live streams (issue 16)
+    stream_cap: int = 32                 # open streams per web process (then 503)
+    stream_heartbeat: float = 15.0       # a comment this often on an idle stream
+    follow_lease: float = 10.0           # a log follow lapses unless renewed within this
+    follow_maxlen: int = 10000           # lines a follow's Redis Stream keeps
+    log_max_size: str = "10m"            # json-file log of each container ("": unbounded)
+    log_max_file: int = 3
+    kept_instance_age: float = 3600.0    # a kept (dead) instance is removed after this
+    slow_start: float = 5.0              # planned-to-ready past this -> a slow_start event
+
     @property
     def redelivery_window(self) -> float:
         """Seconds after which Dramatiq hands a dead worker's message to another."""
@@ -236,6 +246,14 @@ def from_env(env: dict | None = None) -> Config:
         image_gc_low=_float(env, "HARBORMASTER_IMAGE_GC_LOW", 80.0),
         image_cache_size=_int(env, "HARBORMASTER_IMAGE_CACHE_SIZE", 0),
         image_max_age=_float(env, "HARBORMASTER_IMAGE_MAX_AGE", 0.0),
+        stream_cap=_int(env, "HARBORMASTER_STREAM_CAP", 32),
+        stream_heartbeat=_float(env, "HARBORMASTER_STREAM_HEARTBEAT", 15.0),
+        follow_lease=_float(env, "HARBORMASTER_FOLLOW_LEASE", 10.0),
+        follow_maxlen=_int(env, "HARBORMASTER_FOLLOW_MAXLEN", 10000),
+        log_max_size=env.get("HARBORMASTER_LOG_MAX_SIZE", "10m"),
+        log_max_file=_int(env, "HARBORMASTER_LOG_MAX_FILE", 3),
+        kept_instance_age=_float(env, "HARBORMASTER_KEPT_INSTANCE_AGE", 3600.0),
+        slow_start=_float(env, "HARBORMASTER_SLOW_START", 5.0),
     )
 
 

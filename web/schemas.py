@@ -261,6 +261,9 @@ class LogsQuery(Strict):
     timestamps: bool = False
     since: Optional[int] = Field(None, ge=0, description="unix seconds")
     wait: Optional[str] = None
+    follow: bool = Field(False, description="stream as Server-Sent Events (Accept: "
+                         "text/plain: raw lines) until the client leaves or it stops")
+    previous: bool = Field(False, description="the slot's last dead container (role kept)")
 
 
 class ExecBody(Strict):
@@ -290,6 +293,8 @@ class UsageSummary(BaseModel):
 
 class EventOut(BaseModel):
     id: int
+    cursor: Optional[int] = Field(None, description="its place in commit order: pages and "
+                                  "streams resume after it")
     at: datetime
     kind: str
     deployment: Optional[str] = None
