@@ -187,7 +187,9 @@ def instance_json(row: dict, sample: dict | None, backoff: dict | None) -> dict:
 
 
 def instances_json(deps: list[dict]) -> tuple[list[dict], bool]:
-    live = containers.find(limit=MAX_INSTANCES + 1)
+    # a kept container (dead, for logs --previous) is no instance; its slot shows it only
+    # while the slot has nothing live (empty_slot_rows)
+    live = [r for r in containers.find(limit=MAX_INSTANCES + 1) if r["role"] != "kept"]
     truncated = len(live) > MAX_INSTANCES
     rows = live[:MAX_INSTANCES] + empty_slot_rows(deps, live)
     cfg = settings()

@@ -176,7 +176,7 @@ def dispatch(dep: dict, actions: list[Action], fleet: placing.Fleet,
             instances.record_failure(dep, action)
     by_node: dict = {}
     for action in actions:
-        if action.kind in ("create", "start", "update", "remove", "stop"):
+        if action.kind in ("create", "start", "update", "remove", "stop", "keep"):
             by_node.setdefault(action.node, []).append(action)
     refused, sent = [], []
     for node, node_actions in by_node.items():
