@@ -68,10 +68,15 @@ class SseReader:
         got = []
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
-                                     f"got {[(e.event, e.data[:80]) for _, e in got][-10:]}")
-            arrival, event = self.next(left)
+            try:
+                if left <= 0:
+                    raise AssertionError("the deadline passed")
+                arrival, event = self.next(left)
+            except AssertionError as exc:
+                self.check()
+                raise AssertionError(
+                    f"timed out after {timeout:.0f}s waiting for {what} ({exc}); "
+                    f"got {[(e.event, e.data[:80]) for _, e in got][-10:]}") from None
             if event is None:
                 raise AssertionError(f"the stream ended before {what}")
             got.append((arrival, event))
