@@ -112,8 +112,10 @@ def usage_summary():
 
 @bp.get("/<ref>", responses={200: ContainerOut})
 def get_container(path: ContainerPath):
-    """One container by name or id (12+ characters of it)."""
-    return views.container_json(lookups.container_or_404(path.ref))
+    """One container by name or id (12+ characters of it); an instance with its startup
+    phases."""
+    row = lookups.container_or_404(path.ref)
+    return {**views.container_json(row), "startup": views.startup_json(row["name"])}
 
 
 def _lifecycle(verb: str, actor: str):

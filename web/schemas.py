@@ -214,6 +214,9 @@ class ContainerOut(BaseModel):
     error: Optional[str] = None
     created_at: datetime
     started_at: Optional[datetime] = None
+    startup: Optional[dict[str, Any]] = Field(
+        None, description="an instance's startup: when it was planned, its image was ready, "
+        "it was created, started, seen running and ready, and each phase's seconds")
 
 
 class ContainerList(BaseModel):

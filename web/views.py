@@ -2,8 +2,8 @@
 an engine's image, used by every blueprint that shows them."""
 from __future__ import annotations
 
-from core import placement, spec
-from db import containers, deployments, health, nodes, registry, slots
+from core import placement, spec, startup as phases
+from db import containers, deployments, health, nodes, registry, slots, startup
 from web.context import settings
 
 
@@ -158,3 +158,16 @@ def image_json(row: dict) -> dict:
         "containers": [u["name"] for u in users],
         "deployments": sorted({u["deployment"] for u in users if u.get("deployment")}),
         "labels": dict(row["labels"] or {}), "listed_at": stamp(row["listed_at"])}
+
+
+def startup_json(name: str) -> dict | None:
+    """When an instance was planned, had its image, was created, started (Docker's
+    StartedAt), seen running and ready, and the seconds of each phase (monotonic)."""
+    row = startup.get(name)
+    if row is None:
+        return None
+    moments = {m: row[f"{m}_at"] for m in phases.MOMENTS}
+    seconds = phases.phases({m: v.timestamp() if v else None for m, v in moments.items()}) \
+        if row["ready_at"] else None
+    return {"pulled": row["pulled"], **{m: stamp(v) for m, v in moments.items()},
+            "seconds": {k: round(v, 3) for k, v in seconds.items()} if seconds else None}

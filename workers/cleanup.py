@@ -10,7 +10,8 @@ import time
 
 import config
 from core import naming, observe
-from db import containers, deployments, events, health, idempotency, installation, jobs
+from db import (containers, deployments, events, health, idempotency, installation, jobs,
+                startup)
 from workers import docker_ops, kept
 
 log = logging.getLogger("harbormaster.cleanup")
@@ -65,4 +66,5 @@ def prune_records(cfg: config.Config) -> dict:
     return {"events": events.prune(cfg.event_retention),
             "jobs": jobs.delete_ended_before(cfg.job_retention),
             "snapshots": health.prune(cfg.snapshot_retention),
-            "container_rows": containers.prune_removed(cfg.job_retention)}
+            "container_rows": containers.prune_removed(cfg.job_retention),
+            "startup_rows": startup.prune(cfg.job_retention)}
