@@ -69,7 +69,7 @@ def resume_position(query: EventStreamQuery) -> int:
     return after
 
 
-@bp.get("/stream", responses={410: ErrorOut})
+@bp.get("/stream", responses={200: sse.RESPONSE, 410: ErrorOut})
 def stream_events(query: EventStreamQuery):
     """Events as Server-Sent Events (``id:`` is the cursor), from after Last-Event-ID (or
     ``after``) on, live; a comment every HARBORMASTER_STREAM_HEARTBEAT seconds when quiet.

@@ -144,7 +144,7 @@ def follow_container(row: dict, tail: int | None, since: int | None,
     return streamed(relay, release, plain, settings().stream_heartbeat)
 
 
-@bp.get("/<name>/logs", responses={404: ErrorOut})
+@bp.get("/<name>/logs", responses={200: sse.RESPONSE, 404: ErrorOut})
 def deployment_logs(path: DeploymentPath, query: DeploymentLogsQuery):
     """Every instance's log on every node, merged, each line with its instance; with
     ``follow``, new instances (replacements, scale-out, rollouts) are followed as they

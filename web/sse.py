@@ -21,6 +21,10 @@ from web.context import settings
 from web.errors import ApiError
 
 RETRY_AFTER = 5   # seconds a client refused at the cap waits before trying again
+# the OpenAPI description of a stream's answer
+RESPONSE = {"description": "Server-Sent Events, as long as the client stays (Accept: "
+                           "text/plain gives raw lines where offered)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 _open = 0
