@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+import requests
 from psycopg.types.json import Jsonb
 
 from tests.support.sse import SseReader, data
@@ -202,3 +203,23 @@ def logged_window(platform, api, seconds: float) -> tuple[bool, list[str]]:
         lines = [line for line in log.read().splitlines()
                  if "LOG:  statement:" in line or "LOG:  execute" in line]
     return before == after, lines
+
+
+def test_an_idle_stream_sends_a_heartbeat_comment(platform):
+    """A comment every HARBORMASTER_STREAM_HEARTBEAT seconds (15; 1 on this extra web
+    process) while nothing matches: proxies and the server see the connection live."""
+    with platform.extra_web("heartbeat", HARBORMASTER_STREAM_HEARTBEAT="1") as url:
+        r = requests.get(f"{url}/api/events/stream", params={"kind": "never-happens"},
+                         headers={"Authorization": f"Bearer {platform.admin_token}"},
+                         stream=True, timeout=(10, 60))
+        assert r.status_code == 200 and r.headers["Cache-Control"] == "no-cache"
+        seen = b""
+        started = time.monotonic()
+        for chunk in r.iter_content(None):
+            seen += chunk
+            if seen.count(b": heartbeat") >= 2:
+                break
+        r.close()
+        print(f"two heartbeats in {time.monotonic() - started:.1f}s: {seen[:120]!r}")
+        assert seen.startswith(b"retry: 2000\n: events after ")
+        assert b"data:" not in seen
