@@ -224,6 +224,8 @@ def events(c: Context, deployment, container, kind, since, follow):
             show(event)
             cursor = str(event["cursor"])  # pages and the stream go on after this cursor
         if not page.get("next"):
+            # nothing matched: the stream goes on from the newest cursor the page saw
+            cursor = cursor or page.get("newest")
             break
     if follow:   # then live, from the event stream (cli.streams), after the last shown
         params.pop("since", None)

@@ -43,14 +43,17 @@ def event_json(row: dict) -> dict:
 
 @bp.get("", responses={200: EventList})
 def list_events(query: EventQuery):
-    """Events oldest first (commit order); ``next`` is the cursor of the following page."""
+    """Events oldest first (commit order); ``next`` is the cursor of the following page,
+    ``newest`` the cursor a stream can follow on from."""
+    newest = events.newest_cursor()   # first: every cursor up to it is committed, so listed
     rows = events.find(deployment=query.deployment, container=query.container,
                        kind=query.kind, since=query.since,
                        after=int(query.cursor) if query.cursor else None,
                        limit=query.limit + 1)
     items = rows[: query.limit]
     following = str(items[-1]["cursor"]) if len(rows) > query.limit else None
-    return {"items": [event_json(r) for r in items], "next": following}
+    return {"items": [event_json(r) for r in items], "next": following,
+            "newest": str(newest)}
 
 
 def resume_position(query: EventStreamQuery) -> int:

@@ -309,6 +309,8 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     next: Optional[str] = None
+    newest: Optional[str] = Field(None, description="the newest committed cursor, read before "
+                                  "this page: a stream resumed after it misses nothing")
 
 
 class EventQuery(Strict):

@@ -128,3 +128,35 @@ def test_cli_follows_logs_reads_previous_and_merges_a_deployment(api, platform):
                and platform.n2.proxy.open_requests(b"follow=1") == 0, 30,
                "the CLI's follows closed once it was stopped")
     api.delete(f"/api/deployments/{name}", params={"wait": 60})
+
+
+def until_kind(follower: subprocess.Popen, kind: str, name: str) -> str:
+    """The first line `events -f` prints for an event of ``kind``."""
+    line = ""
+    while f" {kind} " not in f" {line} ":
+        line = follower.stdout.readline()
+        assert line, f"events -f ended: {follower.stderr.read()}"
+    assert name in line
+    return line
+
+
+def test_cli_events_follow_reads_the_stream(api, platform):
+    """`events -f` prints what happens as it happens (the event stream, not a poll)."""
+    name = unique("clievents")
+    follower = subprocess.Popen([str(ROOT / "bin" / "harbormaster"), "events", "-f",
+                                 "--container", name], env=cli_env(platform),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        # the create may come before or after the CLI's stream opens: it resumes after the
+        # newest cursor its page read (GET /api/events's newest), so it misses nothing
+        api.job(api.post("/api/containers", json={"image": HTTPD, "name": name,
+                                                  "node": "local"}))
+        until_kind(follower, "start", name)
+        # the page with the start was read: what happens now comes through the stream
+        api.job(api.post(f"/api/containers/{name}/stop", params={"timeout": 1}))
+        until_kind(follower, "die", name)
+    finally:
+        os.killpg(follower.pid, signal.SIGTERM)
+        follower.wait(timeout=30)
+    api.delete(f"/api/containers/{name}", params={"force": "true", "wait": 30})
