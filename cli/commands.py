@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import datetime, timezone
 
 import click
 
-from cli import output
+from cli import output, streams
 from cli.app import Context, main, pass_ctx, ref_path, show_job_result, submit
 from cli.parse import pairs, ports, since as parse_since
 
@@ -139,19 +138,6 @@ def rm(c: Context, refs):
         show_job_result(c, job, f"{ref}: rm done")
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--tail", type=int, default=None, help="only the last N lines")
-@pass_ctx
-def logs(c: Context, ref, tail):
-    """A container's logs."""
-    answer = c.client.get(f"/api/containers/{ref_path(ref)}/logs",
-                          params={"tail": tail} if tail is not None else None)
-    if c.json:
-        return output.emit_json(answer)
-    sys.stdout.write(answer.get("logs", ""))
-
-
 # options go before the container, as with docker exec: what follows it is the command's
 # (`exec web-1 grep -i x f` passes -i to grep)
 @main.command(name="exec", context_settings={"allow_interspersed_args": False})
@@ -221,21 +207,26 @@ def events(c: Context, deployment, container, kind, since, follow):
     since = parse_since(since, datetime.now(timezone.utc)).isoformat()
     params = {k: v for k, v in (("deployment", deployment), ("container", container),
                                 ("kind", kind), ("since", since)) if v}
+    def show(event: dict) -> None:
+        if c.json:
+            print(json.dumps(event, default=str), flush=True)
+        else:
+            where = event.get("container") or event.get("deployment") or ""
+            output.OUT.print(f"{output.stamp(event['at'])}  {event['kind']:<18} {where}  "
+                             f"{output.detail(event.get('detail'))}", highlight=False,
+                             markup=False)
+
     cursor = None
     while True:
         page = c.client.get("/api/events", params={**params, "limit": 500,
                                                    **({"cursor": cursor} if cursor else {})})
         for event in page["items"]:
-            if c.json:
-                print(json.dumps(event, default=str), flush=True)
-            else:
-                where = event.get("container") or event.get("deployment") or ""
-                output.OUT.print(f"{output.stamp(event['at'])}  {event['kind']:<18} {where}  "
-                                 f"{output.detail(event.get('detail'))}", highlight=False,
-                                 markup=False)
-            cursor = str(event["id"])  # the route pages forward after this id
-        if page.get("next"):
-            continue
-        if not follow:
-            return
-        time.sleep(1.0)  # the events route has no long poll; once a second is cheap
+            show(event)
+            cursor = str(event["cursor"])  # pages and the stream go on after this cursor
+        if not page.get("next"):
+            # nothing matched: the stream goes on from the newest cursor the page saw
+            cursor = cursor or page.get("newest")
+            break
+    if follow:   # then live, from the event stream (cli.streams), after the last shown
+        params.pop("since", None)
+        streams.follow_events(c, params, cursor, show)

@@ -168,6 +168,15 @@ class Config:
     usage_daily_retention: float = 400 * 86400.0
     price_cpu_core_hour: float | None = None     # optional prices: a cost column
     price_memory_gb_hour: float | None = None    # per GiB-hour of billable memory
+    # live streams (issue 16)
+    stream_cap: int = 32                 # open streams per web process (then 503)
+    stream_heartbeat: float = 15.0       # a comment this often on an idle stream
+    follow_lease: float = 10.0           # a log follow lapses unless renewed within this
+    follow_maxlen: int = 10000           # lines a follow's Redis Stream keeps
+    log_max_size: str = "10m"            # json-file log of each container ("": unbounded)
+    log_max_file: int = 3
+    kept_instance_age: float = 3600.0    # a kept (dead) instance is removed after this
+    slow_start: float = 5.0              # planned-to-ready past this -> a slow_start event
 
     @property
     def redelivery_window(self) -> float:
@@ -269,6 +278,14 @@ def from_env(env: dict | None = None) -> Config:
         usage_daily_retention=_float(env, "HARBORMASTER_USAGE_DAILY_RETENTION", 400 * 86400.0),
         price_cpu_core_hour=_price(env, "HARBORMASTER_PRICE_CPU_CORE_HOUR"),
         price_memory_gb_hour=_price(env, "HARBORMASTER_PRICE_MEMORY_GB_HOUR"),
+        stream_cap=_int(env, "HARBORMASTER_STREAM_CAP", 32),
+        stream_heartbeat=_float(env, "HARBORMASTER_STREAM_HEARTBEAT", 15.0),
+        follow_lease=_float(env, "HARBORMASTER_FOLLOW_LEASE", 10.0),
+        follow_maxlen=_int(env, "HARBORMASTER_FOLLOW_MAXLEN", 10000),
+        log_max_size=env.get("HARBORMASTER_LOG_MAX_SIZE", "10m"),
+        log_max_file=_int(env, "HARBORMASTER_LOG_MAX_FILE", 3),
+        kept_instance_age=_float(env, "HARBORMASTER_KEPT_INSTANCE_AGE", 3600.0),
+        slow_start=_float(env, "HARBORMASTER_SLOW_START", 5.0),
     )
 
 

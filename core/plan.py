@@ -7,8 +7,9 @@ calls it again until nothing is left to do. Only ``active`` instances are replic
 - the desired slots are the ``replicas`` lowest slot numbers that are not retired;
 - an instance in a slot above them is removed (scaling down removes the highest slots);
 - an instance in a retired slot is stopped and kept (cleanup removes it later);
-- a dead or unhealthy instance is removed and its slot refilled, at once the first time and
-  later when its backoff allows (the runner records the failure: core.backoff);
+- a dead or unhealthy instance is kept, stopped, for ``logs --previous`` (role ``kept``: the
+  slot's kept one before it goes) and its slot refilled, at once the first time and later
+  when its backoff allows (the runner records the failure: core.backoff);
 - an instance of an older generation is replaced by a rolling update: start-first (a new
   instance beside the old one, at most ``max_surge`` at a time, the old one removed once
   the new one is ready) or stop-first (at most ``max_unavailable`` slots down at a time);
@@ -149,7 +150,7 @@ def plan_slot(d: Desired, slot: int, insts: list[Instance], now: float) -> SlotP
                                                f"{what}", inst)
             return out
         why = f"{inst.name} {what}"
-        out.actions.append(act("remove", why, inst, graceful=False))
+        out.actions.append(act("keep", why, inst, graceful=False))
         out.actions.append(act("record_failure", why, inst))
     new, old = one_of_each(d, slot, live, now, out)
     for inst in new:

@@ -46,7 +46,7 @@ class Desired:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str   # create, start, update, remove, stop, record_failure, rollout_failed, wait
+    kind: str   # create, start, update, remove, stop, keep, record_failure, rollout_failed, wait
     reason: str
     slot: int | None = None
     name: str | None = None

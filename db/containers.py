@@ -61,6 +61,20 @@ def set_role(name: str, role: str) -> None:
                  (role, name))
 
 
+def kept_of(deployment: str, slot: int) -> dict | None:
+    """The slot's kept container (its last dead one), if Docker still has it."""
+    return pool.fetchone(f"SELECT {COLUMNS} FROM containers WHERE deployment = %s"
+                         " AND slot = %s AND role = 'kept' AND state <> 'removed'"
+                         " ORDER BY incarnation DESC LIMIT 1", (deployment, slot))
+
+
+def kept_everywhere() -> list[dict]:
+    """Every kept container Docker still has, on any node (cleanup keeps each slot's
+    newest)."""
+    return pool.fetchall(f"SELECT {COLUMNS} FROM containers WHERE role = 'kept'"
+                         " AND state <> 'removed'")
+
+
 def get(ref: str) -> dict | None:
     """By name, full Docker id, or an id prefix of at least 12 characters."""
     rows = pool.fetchall(

@@ -1,19 +1,12 @@
 """Reads shaped for the dashboard's summary, which a page asks for every few seconds.
 
-The aggregate modules' reads do not fit a poll: ``events.find`` pages oldest first and
-``slots.backoff`` reads one deployment. These take the newest events and every slot's
-backoff at once.
+The aggregate modules' reads do not fit a poll: ``slots.backoff`` reads one deployment.
+This takes every slot's backoff at once. (Events are not polled: the dashboard reads the
+event stream.)
 """
 from __future__ import annotations
 
 from db import pool
-from db.events import COLUMNS as EVENT_COLUMNS
-
-
-def newest_events(limit: int) -> list[dict]:
-    """The ``limit`` newest events, newest first."""
-    return pool.fetchall(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT %s",
-                         (limit,))
 
 
 def slot_backoffs() -> dict[tuple[str, int], dict]:

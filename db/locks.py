@@ -12,6 +12,9 @@ from db import pool
 
 MIGRATIONS = 7340001        # one migrator at a time
 SCHEDULER_LEADER = 7340002  # the one scheduler that fires periodic work
+# taken by the events trigger (db/migrations/0015_streams.sql) as each transaction that wrote
+# events commits: event cursors follow commit order
+EVENT_CURSOR = 7340003
 
 
 class Busy(Exception):

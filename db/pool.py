@@ -17,16 +17,18 @@ class Unavailable(Exception):
 
 _pool: ConnectionPool | None = None
 _settings: config.Config | None = None
+_application_name = "harbormaster"
 _lock = threading.Lock()
 
 
-def configure(cfg: config.Config) -> None:
-    """Which database this process uses (each process's start calls it once)."""
-    global _pool, _settings
+def configure(cfg: config.Config, application_name: str = "harbormaster") -> None:
+    """Which database this process uses (each process's start calls it once), and the name
+    its connections show in pg_stat_activity and the server's log."""
+    global _pool, _settings, _application_name
     with _lock:
         if _pool is not None:
             _pool.close()
-        _pool, _settings = None, cfg
+        _pool, _settings, _application_name = None, cfg, application_name
 
 
 def settings() -> config.Config:
@@ -44,7 +46,8 @@ def get_pool() -> ConnectionPool:
                 cfg.database_url, min_size=1, max_size=cfg.db_pool_max,
                 timeout=cfg.db_pool_timeout, open=True,
                 kwargs={"row_factory": dict_row, "autocommit": False,
-                        "connect_timeout": max(1, int(cfg.db_pool_timeout))},
+                        "connect_timeout": max(1, int(cfg.db_pool_timeout)),
+                        "application_name": _application_name},
                 # a connection broken by a Postgres restart is detected and replaced
                 check=ConnectionPool.check_connection,
                 reconnect_timeout=30, name="harbormaster")
@@ -81,10 +84,11 @@ def ping() -> None:
     fetchone("SELECT 1")
 
 
-def direct_connect(autocommit: bool = True, application_name: str = "harbormaster"
+def direct_connect(autocommit: bool = True, application_name: str | None = None
                    ) -> psycopg.Connection:
     """A dedicated connection outside the pool (listeners, leader locks, migrations)."""
     cfg = settings()
+    application_name = application_name or _application_name
     try:
         return psycopg.connect(cfg.database_url, autocommit=autocommit, row_factory=dict_row,
                                connect_timeout=max(1, int(cfg.db_pool_timeout)),

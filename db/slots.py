@@ -41,10 +41,21 @@ def record_failure(deployment: str, slot: int, count: int, delay: float) -> floa
 
 
 def assignments(deployment: str) -> dict[int, dict]:
-    """slot -> {node, placed_reason, pending_reason} for the deployment's slots."""
-    rows = pool.fetchall("SELECT slot, node, placed_reason, pending_reason FROM slots"
-                         " WHERE deployment = %s", (deployment,))
+    """slot -> {node, placed_reason, pending_reason, last_exit_*} for the deployment's
+    slots."""
+    rows = pool.fetchall("SELECT slot, node, placed_reason, pending_reason,"
+                         " last_exit_container, last_exit_code, last_exit_reason, last_exit_at"
+                         " FROM slots WHERE deployment = %s", (deployment,))
     return {r["slot"]: r for r in rows}
+
+
+def record_exit(deployment: str, slot: int, container: str, code: int | None,
+                reason: str) -> None:
+    """The slot's last exit (its kept container, exit code and why it ended)."""
+    pool.execute("UPDATE slots SET last_exit_container = %s, last_exit_code = %s,"
+                 " last_exit_reason = %s, last_exit_at = now()"
+                 " WHERE deployment = %s AND slot = %s",
+                 (container, code, reason, deployment, slot))
 
 
 def assign(deployment: str, slot: int, node: str | None, placed: str | None,

@@ -13,7 +13,7 @@ import config
 from db import pool
 from web import (audit_api, auth, bodies, containers_api, context, deployments_api, errors,
                  events_api, health_api, idempotency, images_api, jobs_api, legacy, limits,
-                 metrics, nodes_api, registries_api, scaling_api, services_api, summary_api,
+                 logs_api, metrics, nodes_api, registries_api, scaling_api, services_api, summary_api,
                  tokens_api, usage_api)
 from workers import messages
 
@@ -21,12 +21,12 @@ BLUEPRINTS = (health_api.bp, health_api.api_bp, jobs_api.bp, containers_api.bp,
               deployments_api.bp, deployments_api.containers_bp, events_api.bp, tokens_api.bp,
               audit_api.bp, summary_api.bp, scaling_api.bp, scaling_api.metrics_bp,
               services_api.bp, nodes_api.bp, nodes_api.system_bp, images_api.bp,
-              registries_api.bp, usage_api.bp)
+              registries_api.bp, usage_api.bp, logs_api.bp)
 
 
 def create_app(cfg: config.Config) -> OpenAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
-    pool.configure(cfg)
+    pool.configure(cfg, "harbormaster-web")   # named: its queries can be told apart
     messages.configure(cfg)
     app = OpenAPI(__name__, info=Info(title="Harbormaster", version="0.1.0"),
                   doc_prefix="/api", doc_url="/openapi.json", doc_ui=True,

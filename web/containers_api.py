@@ -10,7 +10,7 @@ from core import placement
 from core.spec import SPEC_FIELDS, ContainerSpec
 from db import containers, nodes, secrets
 from web.context import settings
-from web import auth, dispatch, lookups, policy, views
+from web import auth, dispatch, logs_api, lookups, policy, views
 from web.errors import ApiError
 from web.schemas import (BEARER, ContainerCreate, ContainerList, ContainerListQuery, ContainerOut,
                          ContainerPath, DeleteBody, DeleteQuery, ErrorOut, ExecBody, JobOut,
@@ -112,8 +112,10 @@ def usage_summary():
 
 @bp.get("/<ref>", responses={200: ContainerOut})
 def get_container(path: ContainerPath):
-    """One container by name or id (12+ characters of it)."""
-    return views.container_json(lookups.container_or_404(path.ref))
+    """One container by name or id (12+ characters of it); an instance with its startup
+    phases."""
+    row = lookups.container_or_404(path.ref)
+    return {**views.container_json(row), "startup": views.startup_json(row["name"])}
 
 
 def _lifecycle(verb: str, actor: str):
@@ -190,8 +192,13 @@ def update_resources(path: ContainerPath, body: Resources, query: WaitQuery):
 
 @bp.get("/<ref>/logs", responses={200: ReadResult, 202: JobOut})
 def container_logs(path: ContainerPath, query: LogsQuery):
-    """The container's logs (a job, awaited)."""
+    """The container's logs (a job, awaited); ``follow`` streams them (web.logs_api);
+    ``previous`` reads the slot's last dead container (kept for it)."""
     row = lookups.container_or_404(path.ref)
+    if query.previous:
+        row = lookups.previous_of(row)
+    if query.follow:
+        return logs_api.follow_container(row, query.tail, query.since, query.timestamps)
     dispatch.require_docker(row["node"])
     job = dispatch.submit("read_container_logs", f"containers/{row['name']}",
                              messages.READ_CONTAINER_LOGS,

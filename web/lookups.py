@@ -19,3 +19,13 @@ def deployment_or_404(name: str) -> dict:
     return dep
 
 
+
+
+def previous_of(row: dict) -> dict:
+    """The slot's last dead container, kept for ``logs --previous`` (404 when the slot has
+    none: its instances never died, or the kept one was cleaned up)."""
+    kept = containers.kept_of(row["deployment"], row["slot"]) \
+        if row["deployment"] is not None else None
+    if kept is None or kept["name"] == row["name"]:
+        raise not_found(f"a previous container of {row['name']!r}")
+    return kept

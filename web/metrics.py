@@ -11,9 +11,10 @@ import time
 from flask import Response, g, request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    SummaryMetricFamily)
+                                    HistogramMetricFamily, SummaryMetricFamily)
 
-from db import metrics as store
+from core import startup as phases
+from db import metrics as store, startup
 
 HTTP_LATENCY = Histogram("harbormaster_http_request_duration_seconds",
                          "HTTP request latency by method, route and status",
@@ -43,6 +44,7 @@ class PlatformCollector:
                                row["n"])
         yield actions
         yield from instance_families()
+        yield startup_family()
         replicas = GaugeMetricFamily("harbormaster_deployment_replicas",
                                      "Desired, running and ready replicas",
                                      labels=["deployment", "kind"])
@@ -71,6 +73,22 @@ def instance_families():
         if snap and snap["memory_bytes"] is not None:
             mem.add_metric(labels, snap["memory_bytes"])
     return up, cpu, mem
+
+
+def startup_family() -> HistogramMetricFamily:
+    """harbormaster_instance_startup_seconds{phase, pulled}: how long each phase of an
+    instance's startup took (planned -> image ready -> created -> started -> running ->
+    ready, and the total), counted once per instance when it is ready, the kubelet's
+    buckets; cumulative in Postgres across restarts of the platform."""
+    family = HistogramMetricFamily(
+        "harbormaster_instance_startup_seconds",
+        "Seconds each phase of an instance's startup took, by phase and whether its image "
+        "was pulled for it", labels=["phase", "pulled"])
+    for (phase, pulled), entry in sorted(startup.histogram().items()):
+        buckets = [(str(float(le)), entry["buckets"].get(float(le), 0)) for le in phases.BUCKETS]
+        family.add_metric([phase, "true" if pulled else "false"],
+                          buckets + [("+Inf", entry["count"])], entry["sum"])
+    return family
 
 
 def exposition(cfg) -> Response:

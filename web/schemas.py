@@ -214,6 +214,9 @@ class ContainerOut(BaseModel):
     error: Optional[str] = None
     created_at: datetime
     started_at: Optional[datetime] = None
+    startup: Optional[dict[str, Any]] = Field(
+        None, description="an instance's startup: when it was planned, its image was ready, "
+        "it was created, started, seen running and ready, and each phase's seconds")
 
 
 class ContainerList(BaseModel):
@@ -261,6 +264,9 @@ class LogsQuery(Strict):
     timestamps: bool = False
     since: Optional[int] = Field(None, ge=0, description="unix seconds")
     wait: Optional[str] = None
+    follow: bool = Field(False, description="stream as Server-Sent Events (Accept: "
+                         "text/plain: raw lines) until the client leaves or it stops")
+    previous: bool = Field(False, description="the slot's last dead container (role kept)")
 
 
 class ExecBody(Strict):
@@ -290,6 +296,8 @@ class UsageSummary(BaseModel):
 
 class EventOut(BaseModel):
     id: int
+    cursor: Optional[int] = Field(None, description="its place in commit order: pages and "
+                                  "streams resume after it")
     at: datetime
     kind: str
     deployment: Optional[str] = None
@@ -301,6 +309,8 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     next: Optional[str] = None
+    newest: Optional[str] = Field(None, description="the newest committed cursor, read before "
+                                  "this page: a stream resumed after it misses nothing")
 
 
 class EventQuery(Strict):

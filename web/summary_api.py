@@ -1,7 +1,8 @@
 """/api/summary: everything the dashboard shows, in one answer, so that a page makes one
 request per refresh: the service map, the nodes with what is reserved of each, the images
 each node's engine holds, the deployments with their status counts, the instances with their
-node and latest load, the recent jobs and the recent events (viewer role)."""
+node and latest load and the recent jobs (viewer role). Events are not in it: the dashboard
+reads them live from /api/events/stream, never polling."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -13,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from db import containers, dashboard, deployments, health, images, jobs, nodes
 from web import dispatch, usage_views, views
 from web.deploy_schemas import DeploymentStatus
-from web.events_api import event_json
-from web.schemas import BEARER, ErrorOut, EventOut, JobOut
+from web.schemas import BEARER, ErrorOut, JobOut
 from web.context import settings
 
 tag = Tag(name="summary", description="What the dashboard shows, in one request")
@@ -23,7 +23,6 @@ bp = APIBlueprint("summary", __name__, url_prefix="/api", abp_tags=[tag], abp_se
 MAX_INSTANCES = 500
 MAX_IMAGES = 300
 RECENT_JOBS = 15
-RECENT_EVENTS = 40
 # the snapshot classifications, best first ("stopped" says nothing about load)
 LOAD_ORDER = ("healthy", "warning", "critical")
 # the map's health words for the same three levels
@@ -142,7 +141,6 @@ class SummaryOut(BaseModel):
     instances: list[InstanceSummary]
     instances_truncated: bool = Field(description=f"more than {MAX_INSTANCES} live instances")
     jobs: list[JobOut]
-    events: list[EventOut] = Field(description="the newest first")
     usage: UsageChart = Field(description="metered usage per deployment over the last day")
 
 
@@ -198,7 +196,9 @@ def instance_json(row: dict, sample: dict | None, backoff: dict | None) -> dict:
 
 
 def instances_json(deps: list[dict]) -> tuple[list[dict], bool]:
-    live = containers.find(limit=MAX_INSTANCES + 1)
+    # a kept container (dead, for logs --previous) is no instance; its slot shows it only
+    # while the slot has nothing live (empty_slot_rows)
+    live = [r for r in containers.find(limit=MAX_INSTANCES + 1) if r["role"] != "kept"]
     truncated = len(live) > MAX_INSTANCES
     rows = live[:MAX_INSTANCES] + empty_slot_rows(deps, live)
     cfg = settings()
@@ -263,9 +263,9 @@ def summary():
     The service map, the nodes (status, availability, capacity and what is reserved of it,
     instances), the images on each node (and what uses them), the deployments with their
     status counts and load, the instances (live ones, and each crash-looping slot's last
-    one) with state, health, restarts, node and latest cpu and memory, the recent jobs,
-    the newest events, and each deployment's metered usage over the last day with the
-    idle capacity."""
+    one) with state, health, restarts, node and latest cpu and memory, the recent jobs
+    (events: /api/events/stream), and each deployment's metered usage over the last
+    day with the idle capacity."""
     deps = [d for d in deployments.find(limit=10000) if not d["deleting"]]
     instances, truncated = instances_json(deps)
     summaries = {d["name"]: deployment_summary(d, instances) for d in deps}
@@ -280,6 +280,5 @@ def summary():
         "instances": instances,
         "instances_truncated": truncated,
         "jobs": [dispatch.job_json(j) for j in jobs.find(limit=RECENT_JOBS)],
-        "events": [event_json(e) for e in dashboard.newest_events(RECENT_EVENTS)],
         "usage": usage_views.chart(),
     }

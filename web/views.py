@@ -2,8 +2,8 @@
 an engine's image, used by every blueprint that shows them."""
 from __future__ import annotations
 
-from core import placement, spec
-from db import containers, deployments, health, nodes, registry, slots
+from core import placement, spec, startup as phases
+from db import containers, deployments, health, nodes, registry, slots, startup
 from web.context import settings
 
 
@@ -42,7 +42,8 @@ def deployment_json(dep: dict, with_instances: bool = True) -> dict:
                    "running": counts.get("running", 0), "ready": counts.get("ready", 0),
                    "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
                    "state": dep["state"], "reason": dep["state_reason"]},
-        "instances": [container_json(r) for r in rows],
+        # a kept container is no instance: its slot's last_exit names it
+        "instances": [container_json(r) for r in rows if r["role"] != "kept"],
         "slots": slots_json(dep["name"]) if with_instances else [],
         "created_at": dep["created_at"].isoformat(), "updated_at": dep["updated_at"].isoformat(),
     }
@@ -125,11 +126,20 @@ def node_json(row: dict, state: placement.NodeState) -> dict:
 
 
 def slots_json(name: str) -> list[dict]:
-    """Where each slot of a deployment is placed, or why nowhere."""
+    """Where each slot of a deployment is placed, or why nowhere, and its last exit (the
+    container kept for logs --previous, its exit code and why: exited, OOM killed, health
+    check failed)."""
     return [{"slot": slot, "node": row["node"], "reason": row["placed_reason"],
-             "pending": row["pending_reason"]}
+             "pending": row["pending_reason"], "last_exit": last_exit_json(row)}
             for slot, row in sorted(slots.assignments(name).items())
             if row["node"] or row["pending_reason"]]
+
+
+def last_exit_json(row: dict) -> dict | None:
+    if not row["last_exit_container"]:
+        return None
+    return {"container": row["last_exit_container"], "exit_code": row["last_exit_code"],
+            "reason": row["last_exit_reason"], "at": stamp(row["last_exit_at"])}
 
 
 def stamp(value) -> str | None:
@@ -148,3 +158,16 @@ def image_json(row: dict) -> dict:
         "containers": [u["name"] for u in users],
         "deployments": sorted({u["deployment"] for u in users if u.get("deployment")}),
         "labels": dict(row["labels"] or {}), "listed_at": stamp(row["listed_at"])}
+
+
+def startup_json(name: str) -> dict | None:
+    """When an instance was planned, had its image, was created, started (Docker's
+    StartedAt), seen running and ready, and the seconds of each phase (monotonic)."""
+    row = startup.get(name)
+    if row is None:
+        return None
+    moments = {m: row[f"{m}_at"] for m in phases.MOMENTS}
+    seconds = phases.phases({m: v.timestamp() if v else None for m, v in moments.items()}) \
+        if row["ready_at"] else None
+    return {"pulled": row["pulled"], **{m: stamp(v) for m, v in moments.items()},
+            "seconds": {k: round(v, 3) for k, v in seconds.items()} if seconds else None}

@@ -1,12 +1,14 @@
 """The per-node agent: Docker's event stream -> observed state, a full sync, the heartbeat.
 
-Four loops in threads of one process (one agent per node: a second one claiming the same
+Loops in threads of one process (one agent per node: a second one claiming the same
 node name finds the claim held in Postgres and does not start):
 - heartbeat: every 2 s ping Docker and write the node's row (latency or the error);
 - events: follow Docker's container events for our cluster label and record each
   container's state (and an event row when the change is news);
 - sync: every so often list our containers and reconcile the table with Docker, the
-  backstop for events missed while Docker or the agent was down.
+  backstop for events missed while Docker or the agent was down;
+- probes (workers.prober) and log follows (workers.logfollow: Docker's log streams of
+  this node's containers into Redis, while web's readers hold their leases).
 Run with ``python -m workers.agent``.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from db import containers, events, images, installation, locks, nodes, pool, reg
 from db.pool import Unavailable
 from core import naming as labels, observe
 from workers import docker_ops, messages, usage_recorder
+from workers.logfollow import Follows
 from workers.prober import Prober
 from workers.docker_ops import DockerError
 
@@ -186,9 +189,10 @@ class Agent:
 
     def run(self) -> None:
         prober = Prober(self.cfg, self.stop, self.trigger)
+        follows = Follows(self.cfg, self.stop)   # log follows web asks for (issue 16)
         threads = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
                    for fn in (self.heartbeat_loop, self.events_loop, self.images_loop,
-                              self.sync_loop, prober.loop, self.meter.loop)]
+                              self.sync_loop, prober.loop, self.meter.loop, follows.loop)]
         for thread in threads:
             thread.start()
         self.stop.wait()

@@ -1,5 +1,5 @@
 """Cleanup (seed 003), sent by the scheduler: stopped instances of retired slots after an
-age, orphans (our cluster label naming a deployment that no longer exists) after a grace
+age, kept instances no longer their slot's newest or past their age (workers.kept), orphans (our cluster label naming a deployment that no longer exists) after a grace
 period, and events and ended jobs past their retention. Standalone containers are never
 touched.
 """
@@ -10,8 +10,9 @@ import time
 
 import config
 from core import naming, observe
-from db import containers, deployments, events, health, idempotency, installation, jobs
-from workers import docker_ops
+from db import (containers, deployments, events, health, idempotency, installation, jobs,
+                startup)
+from workers import docker_ops, kept
 
 log = logging.getLogger("harbormaster.cleanup")
 
@@ -43,8 +44,12 @@ def run(cfg: config.Config) -> dict:
                 remove(entry, name, "retired_removed", dep["name"],
                        {"slot": slot, "stopped_for": round(stopped_for)})
                 removed["retired"].append(name)
+    removed["kept"] = []
+    for row, reason in kept.superseded(cfg):   # logs --previous keeps each slot's newest
+        kept.remove(row, reason)
+        removed["kept"].append(row["name"])
     result = {**removed, **prune_records(cfg)}
-    if removed["retired"] or removed["orphans"]:
+    if removed["retired"] or removed["orphans"] or removed["kept"]:
         log.info("cleanup: %s", result)
     return result
 
@@ -61,4 +66,5 @@ def prune_records(cfg: config.Config) -> dict:
     return {"events": events.prune(cfg.event_retention),
             "jobs": jobs.delete_ended_before(cfg.job_retention),
             "snapshots": health.prune(cfg.snapshot_retention),
-            "container_rows": containers.prune_removed(cfg.job_retention)}
+            "container_rows": containers.prune_removed(cfg.job_retention),
+            "startup_rows": startup.prune(cfg.job_retention)}

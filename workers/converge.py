@@ -105,7 +105,9 @@ def one_pass(name: str, cfg: config.Config) -> Pass | None:
     if len(placed.slots) != dep["replicas"] and dep["template"].get("mode") == "global":
         deployments.set_global_replicas(name, len(placed.slots))
     observed = on_ready_nodes(dep, instances.observed(dep, placed.slots, cfg), placed, fleet)
-    result = plan(desired_of(dep, placed), observed, time.time())
+    desired, now = desired_of(dep, placed), time.time()
+    result = plan(desired, observed, now)
+    instances.record_ready(dep, desired, observed, now, cfg)   # startup phases (issue 16)
     failed = [a for a in result.actions if a.kind == "rollout_failed"]
     if failed:
         return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
@@ -176,7 +178,7 @@ def dispatch(dep: dict, actions: list[Action], fleet: placing.Fleet,
             instances.record_failure(dep, action)
     by_node: dict = {}
     for action in actions:
-        if action.kind in ("create", "start", "update", "remove", "stop"):
+        if action.kind in ("create", "start", "update", "remove", "stop", "keep"):
             by_node.setdefault(action.node, []).append(action)
     refused, sent = [], []
     for node, node_actions in by_node.items():

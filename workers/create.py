@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from core import naming, observe
 from core.spec import ContainerSpec
-from db import containers, secrets
+from db import containers, secrets, startup
 from workers import docker_ops, images
 from workers.docker_ops import Conflict, Permanent
 from workers.record import record
@@ -37,10 +37,13 @@ def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner
     existing = docker_ops.find(name)
     if existing is None:
         image = pinned_image or spec.image
+        present = spec.pull_policy != "always" and docker_ops.image_exists(image)
         images.ensure(image, spec.pull_policy)
+        startup.mark(name, "image_ready", pulled=not present)   # an instance's startup
         with_secrets = replace(spec, image=image, env={**spec.env, **secrets.get(secrets_owner)})
         try:
             docker_id = docker_ops.create(name, with_secrets, labels, network, aliases)
+            startup.mark(name, "created")
             fresh, running = True, False
         except Conflict:  # created meanwhile by another attempt of the same work
             existing = docker_ops.inspect(name)
@@ -52,4 +55,9 @@ def create_and_start(name: str, spec: ContainerSpec, labels: dict, secrets_owner
     if not running:
         containers.set_state(name, "starting")
         start(docker_id)
-    return Created(record(name, docker_id), fresh)
+    row = record(name, docker_id)
+    if row is not None and row["state"] == "running" and row["started_at"]:
+        # started as Docker says (State.StartedAt), seen running now
+        startup.mark(name, "started", at=row["started_at"].timestamp())
+        startup.mark(name, "running")
+    return Created(row, fresh)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import config
 from core import naming, spec as specs
 from db import containers, deployments, events, installation, registry
-from workers import create, docker_ops
+from workers import create, docker_ops, kept
 from workers.docker_ops import DockerError, NotFound, Permanent
 from workers.fencing import check_fence
 from workers.record import record
@@ -66,6 +66,8 @@ def act(dep: dict, action: dict, cluster: str, cfg: config.Config) -> None:
             else:
                 docker_ops.update(row["docker_id"], dep["resources"] or {})
             record(action["name"], row["docker_id"])  # the state and limits it now has
+    elif kind == "keep":
+        kept.keep_instance(dep, action, cfg)
     else:
         remove_instance(dep, action, cfg, keep=kind == "stop")
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import config
-from core import backoff, naming, spec as specs
-from core.plan_types import Action, Instance
-from db import containers, events, pool, slots
+from core import backoff, naming, spec as specs, startup as phases
+from core.plan import is_ready
+from core.plan_types import Action, Desired, Instance
+from db import containers, events, pool, slots, startup
 
 
 def observed(dep: dict, wanted: list[int], cfg: config.Config) -> list[Instance]:
@@ -53,6 +54,7 @@ def reserve(dep: dict, action: Action) -> dict:
         containers.request(name, "deployment", action.node, spec.image, spec.as_dict(),
                            spec.labels, conn, deployment=dep["name"], slot=action.slot,
                            generation=action.generation, incarnation=incarnation)
+        startup.plan(name, dep["name"], action.node, conn)   # its startup begins
     return {"name": name, "incarnation": incarnation}
 
 
@@ -80,3 +82,23 @@ def mark_stale(dep: dict, inst: Instance) -> None:
     containers.set_role(inst.name, "stale")
     events.add("stale", container=inst.name, deployment=dep["name"],
                detail={"slot": inst.slot, "node": inst.node})
+
+
+def record_ready(dep: dict, d: Desired, observed: list[Instance], now: float,
+                 cfg: config.Config) -> None:
+    """Instances ready for the first time end their startup: ready when their health check
+    passed (the prober wakes the planner at once) or their monitor time after they started.
+    A planned-to-ready past HARBORMASTER_SLOW_START is a slow_start event."""
+    moments = []
+    for inst in observed:
+        if inst.role == "active" and is_ready(inst, d, now):
+            at = now if d.has_health_check or inst.started_at is None \
+                else min(now, inst.started_at + d.monitor)
+            moments.append((inst.name, at))
+    for row in startup.ready(moments):
+        total = row["phases"]["total"]
+        if phases.is_slow(total, cfg.slow_start):
+            events.add("slow_start", container=row["container"], deployment=dep["name"],
+                       detail={"seconds": round(total, 3), "limit": cfg.slow_start,
+                               "node": row["node"], "pulled": row["pulled"],
+                               "phases": {k: round(v, 3) for k, v in row["phases"].items()}})

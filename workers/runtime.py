@@ -19,6 +19,7 @@ def setup(cfg: config.Config | None = None) -> None:
     _settings = cfg or config.from_env()
     pool.configure(_settings)
     docker_ops.configure(_settings.docker_host, _settings.publish_host)
+    docker_ops.configure_logs(_settings.log_max_size, _settings.log_max_file)
     broker.configure(_settings).declare_queue(messages.node_queue(_settings.node_name))
 
 

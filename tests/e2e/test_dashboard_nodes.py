@@ -80,7 +80,10 @@ def test_nodes_panel_and_where_each_instance_runs(api, platform, dashboard, on_n
         assert "paused" not in cards["local"]["text"], cards["local"]
         assert page.evaluate(NODE_CELLS, on_n2) == [{"node": "n2", "colour": "rgb(29, 35, 48)"}]
         # no request of its own: the nodes come in the one summary request
-        assert {path for _, path in view.requests} == {"/api/summary"}, view.requests
+        # polls only the summary (the events panel is one stream, opened once)
+        paths = [path for _, path in view.requests]
+        assert set(paths) - {"/api/events/stream"} == {"/api/summary"}, view.requests
+        assert paths.count("/api/events/stream") == 1, view.requests
         assert page.evaluate("document.documentElement.scrollWidth") <= 800
         assert page.evaluate(CUT_PANELS) == []
         view.screenshot("dashboard-nodes-800px.png")

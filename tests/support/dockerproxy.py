@@ -2,12 +2,16 @@
 
 The test platform's DOCKER_HOST points here. ``cut()`` closes every open connection and
 refuses new ones (as an engine that went away); ``restore()`` lets traffic through again.
+``open_requests(b"/logs?")`` counts the connections still open whose last request names
+that fragment (the open log streams of a node's agent).
 """
 from __future__ import annotations
 
 import os
 import socket
 import threading
+
+METHODS = {b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"PATCH", b"OPTIONS"}
 
 
 class DockerProxy:
@@ -18,6 +22,7 @@ class DockerProxy:
         self._released = threading.Event()
         self.held = threading.Event()
         self._conns: set[socket.socket] = set()
+        self._requests: dict[socket.socket, bytes] = {}   # client socket -> last request line
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
 
@@ -60,6 +65,9 @@ class DockerProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if outbound and data[:8].split(b" ", 1)[0] in METHODS:
+                    with self._lock:
+                        self._requests[src] = data.split(b"\r\n", 1)[0]
                 pattern = self._hold_pattern
                 if outbound and pattern is not None and pattern in data:
                     self.held.set()
@@ -76,6 +84,12 @@ class DockerProxy:
                 s.close()
                 with self._lock:
                     self._conns.discard(s)
+                    self._requests.pop(s, None)
+
+    def open_requests(self, fragment: bytes) -> int:
+        """Open connections whose last request line holds ``fragment``."""
+        with self._lock:
+            return sum(1 for line in self._requests.values() if fragment in line)
 
     def hold(self, pattern: bytes) -> None:
         """Hold (do not forward) requests containing ``pattern`` until ``release()``."""

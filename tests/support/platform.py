@@ -73,6 +73,10 @@ TEST_PROFILE = {
     "HARBORMASTER_RATE_LIMIT_PER_ADDRESS": "100000/minute",
     # workers.testing's actors: the suite shows its fault check catches a failing actor
     "HARBORMASTER_TEST_HOOKS": "1",
+    # each container's json-file log rotates at 1 MiB, two files kept: the bound is seen
+    # within seconds of a chatty container
+    "HARBORMASTER_LOG_MAX_SIZE": "1m",
+    "HARBORMASTER_LOG_MAX_FILE": "2",
 }
 
 

@@ -1,6 +1,8 @@
 """The pure reconcile plan: scaling, healing, backoff, rolling updates, rollbacks."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,11 +56,21 @@ def test_retired_slot_is_stopped_and_kept_not_refilled():
     assert stopped.actions == [] and stopped.state == "steady"
 
 
-def test_dead_instance_is_removed_and_its_failure_recorded_before_a_refill():
+def test_dead_instance_is_kept_and_its_failure_recorded_before_a_refill():
     d = Desired(replicas=2, generation=1, stable_generation=1)
     p = plan(d, [inst(0), inst(1, state="stopped", exit_code=137)], NOW)
-    assert kinds(p) == [("remove", 1), ("record_failure", 1)]
+    assert kinds(p) == [("keep", 1), ("record_failure", 1)]
     assert not p.actions[0].graceful and "137" in p.actions[0].reason
+    # once kept it is no replica: the slot is refilled, the kept one left alone
+    kept = plan(d, [inst(0), replace(inst(1, state="stopped", exit_code=137), role="kept")],
+                NOW)
+    assert kinds(kept) == [("create", 1)]
+
+
+def test_an_unhealthy_instance_is_kept_too():
+    d = Desired(replicas=1, generation=1, stable_generation=1, has_health_check=True)
+    p = plan(d, [inst(0, health="unhealthy")], NOW)
+    assert kinds(p) == [("keep", 0), ("record_failure", 0)] and "unhealthy" in p.actions[0].reason
 
 
 def test_empty_slot_waits_for_its_backoff_then_refills():

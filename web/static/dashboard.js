@@ -2,7 +2,8 @@
 // (no cookie, so no CSRF surface); every request sends it as a bearer token.
 //
 // One request per refresh (GET /api/summary), every INTERVAL while the tab is visible and
-// none while it is hidden. A 401 signs out; a 429 waits for Retry-After and backs off; a
+// none while it is hidden. Events and followed logs are live streams (streams.js), never
+// polled. A 401 signs out; a 429 waits for Retry-After and backs off; a
 // 5xx or a network error shows a banner, keeps the last data and backs off.
 "use strict";
 
@@ -131,7 +132,6 @@ function render(s) {
   renderDeployments(s.deployments);
   renderInstances(s.instances, s.instances_truncated);
   renderJobs(s.jobs);
-  renderEvents(s.events);
   extendChart(s.instances);
 }
 
@@ -201,7 +201,12 @@ function renderDeployments(list) {
 function deploymentRow(d) {
   const tr = document.createElement("tr");
   tr.dataset.name = d.name;
-  tr.append(cell(d.name, "name"), cell("", "image"), cell("", "desired"), cell("", "running-count"),
+  const name = cell(d.name, "name");
+  const logs = document.createElement("button");   // under the name: no wider a table
+  logs.textContent = "logs"; logs.className = "logs-button";
+  logs.addEventListener("click", () => followLogs("deployment", d.name));  // streams.js
+  name.append(document.createElement("br"), logs);
+  tr.append(name, cell("", "image"), cell("", "desired"), cell("", "running-count"),
             cell("", "ready-count"), cell("", "state"), cell("", "load"));
   const td = document.createElement("td");
   td.className = "scale";
@@ -261,14 +266,6 @@ function renderJobs(list) {
   }));
 }
 
-function renderEvents(list) {
-  $("#events").replaceChildren(...list.map((e) => {
-    const li = document.createElement("li");
-    li.textContent = `${new Date(e.at).toLocaleTimeString()} ${e.kind} ${e.deployment || ""} ` +
-      `${e.container || (e.detail || {}).node || ""} ${e.who ? "by " + e.who : ""}`;
-    return li;
-  }));
-}
 
 // ---- one instance's chart: its history once, then the summary's samples ------------
 
@@ -321,12 +318,14 @@ function start() {
   $("#login-error").textContent = "";
   failures = 0;
   refresh();
+  startEvents();  // streams.js: the events panel, live
 }
 
 function logout(reason) {
   sessionStorage.removeItem("harbormaster-token");
   clearTimeout(timer);
   timer = null;
+  stopEvents(); stopLogs();
   showBanner(null);
   $("#login").hidden = false; $("#app").hidden = true; $("#logout").hidden = true;
   $("#login-error").textContent = reason || "";
@@ -339,6 +338,8 @@ $("#login-form").addEventListener("submit", (event) => {
   start();
 });
 $("#logout").addEventListener("click", () => logout());
+$("#instance-logs").addEventListener("click", () => { if (selected) followLogs("instance", selected); });
+$("#logs-stop").addEventListener("click", () => { stopLogs(); $("#logs-panel").hidden = true; });
 // a hidden tab does not poll; coming back into view refreshes at once
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden") { clearTimeout(timer); timer = null; } else refresh();

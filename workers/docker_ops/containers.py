@@ -3,10 +3,23 @@ lifecycle verbs, reads, listings by label and the event stream. Every verb is id
 where Docker allows it (removing what is gone succeeds)."""
 from __future__ import annotations
 
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 from core.spec import ContainerSpec
 from workers.docker_ops.engine import NotFound, call, client, publish_host
+
+
+# every container's json-file log is bounded (HARBORMASTER_LOG_MAX_SIZE, _MAX_FILE): a chatty
+# container cannot fill the node's disk; None keeps the engine's default
+_log_config: LogConfig | None = None
+
+
+def configure_logs(max_size: str, max_file: int) -> None:
+    """The log bound of the containers this process creates ("" size: the engine's
+    default, unbounded)."""
+    global _log_config
+    _log_config = LogConfig(type=LogConfig.types.JSON, config={
+        "max-size": max_size, "max-file": str(max_file)}) if max_size else None
 
 
 def create(name: str, spec: ContainerSpec, labels: dict, network: str | None = None,
@@ -26,7 +39,8 @@ def create(name: str, spec: ContainerSpec, labels: dict, network: str | None = N
             # the service name resolves to its instances on the installation's network
             networking_config = api.create_networking_config(
                 {network: api.create_endpoint_config(aliases=aliases)})
-    host_config = api.create_host_config(network_mode=network_mode, **kwargs.pop("host"))
+    host_config = api.create_host_config(network_mode=network_mode, log_config=_log_config,
+                                         **kwargs.pop("host"))
     host_config.update(engine_resources(spec.resources.as_dict()))
     created = call(api.create_container, name=name, labels=labels, detach=True,
                    host_config=host_config, networking_config=networking_config, **kwargs)
@@ -130,13 +144,6 @@ def update(ref: str, resources: dict) -> None:
         api = client().api
         call(lambda: api._result(api._post_json(api._url("/containers/{0}/update", ref),
                                                 data=body), True))
-
-
-def logs(ref: str, tail: int | None = None, timestamps: bool = False,
-         since: int | None = None) -> str:
-    data = call(client().api.logs, ref, stdout=True, stderr=True,
-                tail=tail if tail is not None else "all", timestamps=timestamps, since=since)
-    return data.decode("utf-8", errors="replace")
 
 
 def stats(ref: str) -> dict:
