@@ -129,6 +129,7 @@ class Config:
     rate_limit: str = "600/minute"
     rate_limit_per_address: str = "1200/minute"
     rate_limit_enabled: bool = True
+    token_cache_ttl: float = 5.0  # a verified token is trusted this long per web process
     test_hooks: bool = False     # registers workers.testing's actors (the test suite's)
     redis_port: int = 6389       # the embedded Redis's port (when REDIS_URL is not set)
     prometheus_multiproc_dir: str | None = None  # prometheus-client's multiprocess files
@@ -224,6 +225,7 @@ def from_env(env: dict | None = None) -> Config:
         rate_limit=env.get("HARBORMASTER_RATE_LIMIT", "600/minute"),
         rate_limit_per_address=env.get("HARBORMASTER_RATE_LIMIT_PER_ADDRESS", "1200/minute"),
         rate_limit_enabled=_bool(env, "HARBORMASTER_RATE_LIMIT_ENABLED", True),
+        token_cache_ttl=_float(env, "HARBORMASTER_TOKEN_CACHE_TTL", 5.0),
         test_hooks=_bool(env, "HARBORMASTER_TEST_HOOKS", False),
         redis_port=_int(env, "HARBORMASTER_REDIS_PORT", 6389),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
