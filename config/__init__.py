@@ -63,6 +63,7 @@ class Config:
     web_host: str
     web_port: int
     web_threads: int
+    web_workers: int             # gunicorn processes; 0: from the cores, within the budget
     wait_cap: float              # longest ?wait= honoured; below gunicorn's timeout
     max_body_bytes: int
     result_cap_bytes: int
@@ -82,6 +83,7 @@ class Config:
     broker_maintenance_chance: int
     worker_threads: int
     worker_processes: int
+    executor_threads: int
 
     # container policy
     publish_host: str
@@ -171,6 +173,7 @@ def from_env(env: dict | None = None) -> Config:
         web_host=env.get("HARBORMASTER_WEB_HOST", "127.0.0.1"),
         web_port=_int(env, "HARBORMASTER_WEB_PORT", 8000),
         web_threads=_int(env, "HARBORMASTER_WEB_THREADS", 16),
+        web_workers=int(env.get("HARBORMASTER_WEB_WORKERS") or 0),
         wait_cap=_float(env, "HARBORMASTER_WAIT_CAP", 110.0),
         max_body_bytes=_int(env, "HARBORMASTER_MAX_BODY_BYTES", 1024 * 1024),
         result_cap_bytes=_int(env, "HARBORMASTER_RESULT_CAP_BYTES", 64 * 1024),
@@ -187,6 +190,7 @@ def from_env(env: dict | None = None) -> Config:
         broker_maintenance_chance=_int(env, "HARBORMASTER_BROKER_MAINTENANCE_CHANCE", 1000),
         worker_threads=_int(env, "HARBORMASTER_WORKER_THREADS", 8),
         worker_processes=_int(env, "HARBORMASTER_WORKER_PROCESSES", 1),
+        executor_threads=_int(env, "HARBORMASTER_EXECUTOR_THREADS", 8),
         publish_host=env.get("HARBORMASTER_PUBLISH_HOST", "127.0.0.1"),
         allow_privileged=_bool(env, "HARBORMASTER_ALLOW_PRIVILEGED", False),
         allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),

@@ -81,6 +81,14 @@ def ping() -> None:
     fetchone("SELECT 1")
 
 
+def server_limits() -> tuple[int, int]:
+    """Postgres's max_connections and superuser_reserved_connections (one connection,
+    closed after)."""
+    with direct_connect(application_name="harbormaster-budget") as conn:
+        return tuple(int(conn.execute(f"SHOW {name}").fetchone()[name])
+                     for name in ("max_connections", "superuser_reserved_connections"))
+
+
 def direct_connect(autocommit: bool = True, application_name: str = "harbormaster"
                    ) -> psycopg.Connection:
     """A dedicated connection outside the pool (listeners, leader locks, migrations)."""
