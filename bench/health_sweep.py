@@ -63,6 +63,10 @@ def main() -> None:
             result = sweep.sweep("local", cfg)
             ours.append(time.perf_counter() - started)
             assert result["instances"] >= n and result["snapshots"] >= n, result
+        # printed now: on a loaded engine the comparisons below can fail (an instance replaced
+        # between the listing and `docker stats`)
+        print(f"harbormaster sweep over {n}: median {statistics.median(ours):.3f} s "
+              f"({', '.join(f'{t:.3f}' for t in ours)})", flush=True)
 
         cli = []
         docker_bin = shutil.which("docker")
