@@ -35,18 +35,23 @@ def main() -> None:
     try:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {plat.admin_token}"
-        r = api.post(f"{plat.url}/api/deployments", params={"wait": 300}, json={
+        r = api.post(f"{plat.url}/api/deployments", json={
             "name": "sweep", "image": IMAGE, "replicas": n, "max_replicas": n,
-            "update": {"monitor": 0}}, timeout=320)
-        assert r.json()["status"] == "succeeded", r.text
-        label = "harbormaster.deployment=sweep"
-        ids = [c["Id"] for c in plat.docker.api.containers(filters={"label": label})]
-        assert len(ids) == n, len(ids)
-        deadline = time.monotonic() + 60
+            "update": {"monitor": 0}}, timeout=60)
+        assert r.status_code == 202, r.text
+        # on a loaded machine the job may pass its deadline (its ?wait= is capped too) while
+        # the planner goes on: what counts is N instances recorded running
+        deadline = time.monotonic() + 600
         while plat.sql("SELECT count(*) FROM containers WHERE deployment = 'sweep' AND"
                        " state = 'running' AND pid IS NOT NULL")[0][0] < n:
-            assert time.monotonic() < deadline, "instances not recorded"
-            time.sleep(0.2)
+            assert time.monotonic() < deadline, "instances not running in 600 s"
+            time.sleep(1)
+        label = "harbormaster.deployment=sweep"
+        # running ones only: a loaded engine may have had an instance replaced (the dead one
+        # is kept for its logs)
+        ids = [c["Id"] for c in plat.docker.api.containers(filters={"label": [
+            label, f"harbormaster.cluster={plat.cluster_id}"], "status": "running"})]
+        assert len(ids) >= n, len(ids)
 
         cfg = config.from_env(plat.env)
         db_pool.configure(cfg)
@@ -58,6 +63,10 @@ def main() -> None:
             result = sweep.sweep("local", cfg)
             ours.append(time.perf_counter() - started)
             assert result["instances"] >= n and result["snapshots"] >= n, result
+        # printed now: on a loaded engine the comparisons below can fail (an instance replaced
+        # between the listing and `docker stats`)
+        print(f"harbormaster sweep over {n}: median {statistics.median(ours):.3f} s "
+              f"({', '.join(f'{t:.3f}' for t in ours)})", flush=True)
 
         cli = []
         docker_bin = shutil.which("docker")

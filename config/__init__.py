@@ -78,6 +78,7 @@ class Config:
     web_host: str
     web_port: int
     web_threads: int
+    web_workers: int             # gunicorn processes; 0: from the cores, within the budget
     wait_cap: float              # longest ?wait= honoured; below gunicorn's timeout
     max_body_bytes: int
     result_cap_bytes: int
@@ -97,6 +98,7 @@ class Config:
     broker_maintenance_chance: int
     worker_threads: int
     worker_processes: int
+    executor_threads: int
 
     # container policy
     publish_host: str
@@ -144,6 +146,7 @@ class Config:
     rate_limit: str = "600/minute"
     rate_limit_per_address: str = "1200/minute"
     rate_limit_enabled: bool = True
+    token_cache_ttl: float = 5.0  # a verified token is trusted this long per web process
     test_hooks: bool = False     # registers workers.testing's actors (the test suite's)
     redis_port: int = 6389       # the embedded Redis's port (when REDIS_URL is not set)
     prometheus_multiproc_dir: str | None = None  # prometheus-client's multiprocess files
@@ -204,6 +207,7 @@ def from_env(env: dict | None = None) -> Config:
         web_host=env.get("HARBORMASTER_WEB_HOST", "127.0.0.1"),
         web_port=_int(env, "HARBORMASTER_WEB_PORT", 8000),
         web_threads=_int(env, "HARBORMASTER_WEB_THREADS", 16),
+        web_workers=int(env.get("HARBORMASTER_WEB_WORKERS") or 0),
         wait_cap=_float(env, "HARBORMASTER_WAIT_CAP", 110.0),
         max_body_bytes=_int(env, "HARBORMASTER_MAX_BODY_BYTES", 1024 * 1024),
         result_cap_bytes=_int(env, "HARBORMASTER_RESULT_CAP_BYTES", 64 * 1024),
@@ -220,6 +224,7 @@ def from_env(env: dict | None = None) -> Config:
         broker_maintenance_chance=_int(env, "HARBORMASTER_BROKER_MAINTENANCE_CHANCE", 1000),
         worker_threads=_int(env, "HARBORMASTER_WORKER_THREADS", 8),
         worker_processes=_int(env, "HARBORMASTER_WORKER_PROCESSES", 1),
+        executor_threads=_int(env, "HARBORMASTER_EXECUTOR_THREADS", 8),
         publish_host=env.get("HARBORMASTER_PUBLISH_HOST", "127.0.0.1"),
         allow_privileged=_bool(env, "HARBORMASTER_ALLOW_PRIVILEGED", False),
         allow_bind_mounts=_bool(env, "HARBORMASTER_ALLOW_BIND_MOUNTS", False),
@@ -258,6 +263,7 @@ def from_env(env: dict | None = None) -> Config:
         rate_limit=env.get("HARBORMASTER_RATE_LIMIT", "600/minute"),
         rate_limit_per_address=env.get("HARBORMASTER_RATE_LIMIT_PER_ADDRESS", "1200/minute"),
         rate_limit_enabled=_bool(env, "HARBORMASTER_RATE_LIMIT_ENABLED", True),
+        token_cache_ttl=_float(env, "HARBORMASTER_TOKEN_CACHE_TTL", 5.0),
         test_hooks=_bool(env, "HARBORMASTER_TEST_HOOKS", False),
         redis_port=_int(env, "HARBORMASTER_REDIS_PORT", 6389),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,

@@ -28,6 +28,19 @@ class Policy:
     stabilization_window: float = 300.0
 
 
+    @classmethod
+    def of(cls, row: dict, dep: dict, cap: int) -> "Policy":
+        """From a scaling_policies row and its deployment's row; unset bounds mean 0 and
+        the server's cap."""
+        return cls(
+            min_replicas=dep["min_replicas"] if dep["min_replicas"] is not None else 0,
+            max_replicas=dep["max_replicas"] if dep["max_replicas"] is not None else cap,
+            metrics=tuple(row["metrics"] or ()), rules=tuple(row["rules"] or ()),
+            scale_up_cooldown=row["scale_up_cooldown"],
+            scale_down_cooldown=row["scale_down_cooldown"],
+            stabilization_window=row["stabilization_window"])
+
+
 @dataclass(frozen=True)
 class Observations:
     cpu: float | None = None            # average % over ready instances
@@ -102,6 +115,18 @@ def _per_metric(policy: Policy, current: int, obs: Observations) -> tuple[list, 
     elif seen:
         recs.append((current, f"{', '.join(seen)}: no rule fired, keep {current}"))
     return recs, missing
+
+
+def wants_more(policy: Policy, current: int, obs: Observations) -> str | None:
+    """Why an evaluation now would recommend more replicas (by the same arithmetic and the
+    same 10 % band as decide), or None. A sweep that measured this, or a custom metric
+    report that says it, asks for the deployment's evaluation at once; decide then applies
+    the stabilization window, the cooldowns and the bounds as at any tick."""
+    if current >= policy.max_replicas:
+        return None
+    recs, _ = _per_metric(policy, current, obs)
+    up = [rec for rec in recs if rec[0] > current]
+    return max(up, key=lambda rec: rec[0])[1] if up else None
 
 
 def decide(policy: Policy, current: int, obs: Observations,

@@ -14,12 +14,14 @@ COLUMNS = ("id, kind, target, status, queue, actor, progress, result, error, att
 
 
 def create(kind: str, target: str, actor: str, queue: str, args: dict,
-           requested_by: str | None, conn=None) -> dict:
+           requested_by: str | None, conn=None, sent: bool = False) -> dict:
     """Insert a queued job; ``conn`` lets the caller write desired state in the same
-    transaction."""
-    sql = (f"INSERT INTO jobs (kind, target, actor, queue, args, requested_by)"
-           f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}")
-    params = (kind, target, actor, queue, Jsonb(args), requested_by)
+    transaction. ``sent``: recorded as sent once already (the caller sends its message right
+    after the commit and calls ``mark_unsent`` if that fails: one write fewer)."""
+    sql = (f"INSERT INTO jobs (kind, target, actor, queue, args, requested_by, sent_at, sends)"
+           f" VALUES (%s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END, %s::int)"
+           f" RETURNING {COLUMNS}")
+    params = (kind, target, actor, queue, Jsonb(args), requested_by, sent, 1 if sent else 0)
     if conn is not None:
         return conn.execute(sql, params).fetchone()
     with pool.connection() as c:
@@ -65,6 +67,12 @@ def find(status: str | None = None, kind: str | None = None, target: str | None 
 
 def mark_sent(job_id: str) -> None:
     pool.execute("UPDATE jobs SET sent_at = now(), sends = sends + 1 WHERE id = %s", (job_id,))
+
+
+def mark_unsent(job_id: str) -> None:
+    """A job created as sent whose message could not be sent: the outbox relay's now."""
+    pool.execute("UPDATE jobs SET sent_at = NULL, sends = sends - 1 WHERE id = %s AND"
+                 " sends > 0", (job_id,))
 
 
 def begin(job_id: str) -> dict | None:

@@ -1,8 +1,17 @@
-"""The process-wide psycopg connection pool and the error that means "Postgres is down"."""
+"""The process-wide psycopg connection pool and the error that means "Postgres is down".
+
+Round trips are what a request pays for most, so: a connection that finished a transaction
+within RECENTLY_USED seconds is handed out without the liveness check (one more round trip
+per checkout under load); the one-statement helpers (fetchone, fetchall, execute) run in
+autocommit, one round trip instead of BEGIN, statement, COMMIT. psycopg prepares a
+statement on a connection once it ran there five times (its prepare_threshold): the hot
+path's statements are prepared statements without anything asked here.
+"""
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg.rows import dict_row
@@ -14,6 +23,9 @@ import config
 class Unavailable(Exception):
     """Postgres could not be reached (or the pool had no connection in time)."""
 
+
+RECENTLY_USED = 1.0   # seconds
+_USED_AT = "_harbormaster_used_at"  # attribute on a pooled connection: its last commit
 
 _pool: ConnectionPool | None = None
 _settings: config.Config | None = None
@@ -49,9 +61,18 @@ def get_pool() -> ConnectionPool:
                         "connect_timeout": max(1, int(cfg.db_pool_timeout)),
                         "application_name": _application_name},
                 # a connection broken by a Postgres restart is detected and replaced
-                check=ConnectionPool.check_connection,
+                check=check_unless_recent,
                 reconnect_timeout=30, name="harbormaster")
         return _pool
+
+
+def check_unless_recent(conn: psycopg.Connection) -> None:
+    """The pool's check at checkout: a round trip proves the connection alive, unless it
+    committed moments ago. One that Postgres dropped since then fails its request (503) and
+    leaves the pool."""
+    if time.monotonic() - getattr(conn, _USED_AT, 0.0) < RECENTLY_USED:
+        return
+    ConnectionPool.check_connection(conn)
 
 
 @contextmanager
@@ -60,28 +81,50 @@ def connection():
     try:
         with get_pool().connection() as conn:
             yield conn
+            setattr(conn, _USED_AT, time.monotonic())
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise Unavailable(f"postgres unavailable: {exc}") from exc
 
 
-def fetchall(sql: str, params=()) -> list[dict]:
+@contextmanager
+def one_statement():
+    """A pooled connection in autocommit: one statement is its own transaction, sent in one
+    round trip (no BEGIN before it, no COMMIT after)."""
     with connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            with suppress(psycopg.Error):  # a broken connection leaves the pool anyway
+                conn.autocommit = False
+
+
+def fetchall(sql: str, params=()) -> list[dict]:
+    with one_statement() as conn:
         return conn.execute(sql, params).fetchall()
 
 
 def fetchone(sql: str, params=()) -> dict | None:
-    with connection() as conn:
+    with one_statement() as conn:
         return conn.execute(sql, params).fetchone()
 
 
 def execute(sql: str, params=()) -> int:
-    with connection() as conn:
+    with one_statement() as conn:
         return conn.execute(sql, params).rowcount
 
 
 def ping() -> None:
     """One round trip; raises Unavailable when Postgres does not answer."""
     fetchone("SELECT 1")
+
+
+def server_limits() -> tuple[int, int]:
+    """Postgres's max_connections and superuser_reserved_connections (one connection,
+    closed after)."""
+    with direct_connect(application_name="harbormaster-budget") as conn:
+        return tuple(int(conn.execute(f"SHOW {name}").fetchone()[name])
+                     for name in ("max_connections", "superuser_reserved_connections"))
 
 
 def direct_connect(autocommit: bool = True, application_name: str | None = None

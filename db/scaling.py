@@ -39,6 +39,11 @@ def find(enabled_only: bool = False) -> list[dict]:
     return pool.fetchall(f"SELECT {COLUMNS} FROM scaling_policies {clause} ORDER BY deployment")
 
 
+def policy_for(deployment: str) -> dict | None:
+    return pool.fetchone(f"SELECT {COLUMNS} FROM scaling_policies WHERE deployment = %s",
+                         (deployment,))
+
+
 def delete(policy_id: str) -> dict | None:
     return pool.fetchone(f"DELETE FROM scaling_policies WHERE id = %s RETURNING {COLUMNS}",
                          (policy_id,))

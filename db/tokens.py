@@ -11,6 +11,7 @@ from pathlib import Path
 from db import pool
 
 ROLES = ("viewer", "operator", "admin")
+REVOKED = "token_revoked"  # NOTIFYed with the token's id when it is revoked
 COLUMNS = ("id, name, role, prefix, rate_limit, expires_at, created_at, created_by, revoked_at,"
            " last_used_at")
 
@@ -48,16 +49,15 @@ def create(name: str, role: str, created_by: str | None, expires_in: float | Non
 
 
 def authenticate(secret: str) -> dict | None:
-    """The active token with this secret, or None (unknown, revoked or expired)."""
-    row = pool.fetchone(
-        f"SELECT {COLUMNS} FROM tokens WHERE secret_hash = %s AND revoked_at IS NULL"
-        " AND (expires_at IS NULL OR expires_at > now())", (hash_secret(secret),))
-    if row is not None:
-        # at most one write a minute per token
-        pool.execute("UPDATE tokens SET last_used_at = now() WHERE id = %s AND"
-                     " (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-                     (row["id"],))
-    return row
+    """The active token with this secret, or None (unknown, revoked or expired); its
+    last_used_at is written at most once a minute, in the same round trip."""
+    return pool.fetchone(
+        "WITH found AS (SELECT id FROM tokens WHERE secret_hash = %s AND revoked_at IS NULL"
+        "  AND (expires_at IS NULL OR expires_at > now())),"
+        " used AS (UPDATE tokens SET last_used_at = now() WHERE id IN (SELECT id FROM found)"
+        "  AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"
+        f" SELECT {COLUMNS} FROM tokens WHERE id IN (SELECT id FROM found)",
+        (hash_secret(secret),))
 
 
 def find(include_revoked: bool = False) -> list[dict]:
@@ -70,11 +70,16 @@ def get(token_id: str) -> dict | None:
 
 
 def revoke(ref: str) -> dict | None:
-    """Revoke by id or by (active) name; returns the token, or None if none matched."""
-    return pool.fetchone(
-        "UPDATE tokens SET revoked_at = now() WHERE revoked_at IS NULL AND"
-        " (id::text = %s OR name = %s)"
-        f" RETURNING {COLUMNS}", (ref, ref))
+    """Revoke by id or by (active) name; returns the token, or None if none matched. Every
+    web process hears of it at the commit (``REVOKED``) and forgets the token at once."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "UPDATE tokens SET revoked_at = now() WHERE revoked_at IS NULL AND"
+            " (id::text = %s OR name = %s)"
+            f" RETURNING {COLUMNS}", (ref, ref)).fetchone()
+        if row is not None:
+            conn.execute("SELECT pg_notify(%s, %s)", (REVOKED, str(row["id"])))
+    return row
 
 
 def ensure_first_admin(data_dir: Path) -> Path | None:

@@ -2,11 +2,23 @@
 and `make node-down` run."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 import config
+from core import budget
+from db import pool
 from ops import bootstrap, node, supervise
+
+
+def connection_budget(env: dict) -> str:
+    """The platform's Postgres connection budget (the web process prints its own too)."""
+    cfg = config.from_env(env)
+    pool.configure(cfg)
+    sizes, plan = budget.plan(cfg, len(os.sched_getaffinity(0)), pool.server_limits())
+    return budget.describe(plan, sizes)
+
 
 def up() -> int:
     cfg = config.from_env()
@@ -16,6 +28,7 @@ def up() -> int:
         print(f"the platform already runs (supervisord pid {pid}); `make down` stops it")
         return 1
     supervise.release(env)
+    print(connection_budget(env))
     print(f"\nHarbormaster API: {cfg.web_url}/api  (OpenAPI: {cfg.web_url}/api/openapi.json)")
     print(f"logs: {cfg.data_dir / 'logs'}   Ctrl-C stops the platform's processes "
           "(Docker and the workloads keep running); `make down` stops everything\n", flush=True)

@@ -39,6 +39,7 @@ def create_app(cfg: config.Config) -> OpenAPI:
     app.json.sort_keys = False
     errors.register(app)
     # authentication first: the rate limiter keys on the caller it sets
+    auth.install(cfg)
     app.before_request(auth.authenticate)
     limits.build(app, cfg)
     idempotency.install(app)  # after authentication: a key belongs to a token

@@ -9,15 +9,16 @@ limit). The seed's root routes may be opened without a token to configured clien
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import dataclass
 
 from flask import g, request
 
 from db import tokens
 from db.pool import Unavailable
+from web import token_cache
 from web.errors import ApiError
 from web.context import settings
+from web.waiter import waiter
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 ADMIN_BLUEPRINTS = {"tokens", "audit", "registries"}  # every method
@@ -101,27 +102,43 @@ def authenticate() -> None:
                             f"{row['role']}")
 
 
-# Tokens verified recently, used only while Postgres is unreachable (stale-if-error), so
-# health and compatibility routes still answer during a database outage. While Postgres
-# is up every request is checked against it: a revocation takes effect at once.
-_verified: dict[str, tuple[dict, float]] = {}
-STALE_IF_ERROR = 300.0
+def install(cfg) -> None:
+    """This process's token cache: its lifetime, and revocations from the listener, started
+    now so that the cache is live by the first requests (gunicorn builds the app in each of
+    its processes, after the fork)."""
+    token_cache.cache.ttl = cfg.token_cache_ttl
+    waiter.also(tokens.REVOKED, token_cache.cache.revoked, token_cache.cache.reset)
+    waiter.start()
 
 
 def verify(secret: str) -> dict | None:
+    """The token's row: from this process's cache while it can be trusted, else from
+    Postgres (a token verified recently still passes while Postgres is unreachable)."""
+    cache = token_cache.cache
     key = tokens.hash_secret(secret)
+    row = cache.fresh(key)
+    if row is not None and not waiter.pending():  # a revocation may be on its way in
+        return row
+    mark = cache.mark()
     try:
         row = tokens.authenticate(secret)
     except Unavailable:
-        cached = _verified.get(key)
-        if cached is not None and time.monotonic() - cached[1] < STALE_IF_ERROR:
-            return cached[0]
-        raise
+        row = cache.stale(key)
+        if row is None:
+            raise
+        return row
     if row is None:
-        _verified.pop(key, None)
+        cache.forget(key)
     else:
-        _verified[key] = (row, time.monotonic())
+        cache.store(key, row, mark)
     return row
+
+
+def revocation_heard(token_id: str, timeout: float = 2.0) -> bool:
+    """Wait until this process's listener has delivered a revocation (the others hear it
+    at the same moment): a revoke answers once it is in force."""
+    return bool(waiter.wait_for(f"{tokens.REVOKED}:{token_id}",
+                                lambda: token_cache.cache.heard(token_id), timeout))
 
 
 def current() -> Caller | None:

@@ -87,7 +87,7 @@ def list_containers(query: ContainerListQuery):
         label = (key, value if sep else None)
     rows = containers.find(state=query.state, image=query.image, deployment=query.deployment,
                            kind=query.kind, label=label, after=query.cursor,
-                           limit=query.limit + 1)
+                           limit=query.limit + 1, columns=containers.LISTED)
     items = rows[: query.limit]
     following = items[-1]["name"] if len(rows) > query.limit else None
     return {"items": [views.container_json(r) for r in items], "next": following}

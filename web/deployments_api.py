@@ -220,7 +220,8 @@ def scale(dep: dict, replicas: int, wait: str | None):
     job = dispatch.submit("scale_deployment", f"deployments/{dep['name']}",
                           messages.RECONCILE_DEPLOYMENT,
                           {"deployment": dep["name"], "replicas": replicas}, write=write,
-                          args_after_write=lambda: {"desired_version": version.get("v")})
+                          args_after_write=lambda: {"desired_version": version.get("v")},
+                          pipelined=True)
     return dispatch.accepted(job, wait)
 
 

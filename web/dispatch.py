@@ -4,6 +4,7 @@ send the message (the outbox relay re-sends it if Redis is down), answer 202.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from db import jobs, nodes, pool
 import validation
@@ -46,20 +47,24 @@ def require_a_ready_node() -> None:
 
 
 def submit(kind: str, target: str, actor: str, args: dict, node: str | None = None,
-           write=None, args_after_write=None) -> dict:
+           write=None, args_after_write=None, pipelined: bool = False) -> dict:
     """Create the job and send its message (Idempotency-Key is web.idempotency's concern).
 
     ``write(conn)`` records desired state in the job's transaction; it may raise ApiError
-    to refuse the request (nothing is written then).
+    to refuse the request (nothing is written then). ``pipelined``: the transaction's
+    statements go in psycopg's pipeline mode (a statement whose result is not read goes with
+    the next one, in one round trip), for a ``write`` that reads every result it relies on.
+    The job row says it is sent: its message goes right after the commit (and the row is
+    corrected if Redis refuses it).
     """
     who = auth.caller_name()
     queue = messages.node_queue(node) if node else messages.DEFAULT_QUEUE
-    with pool.connection() as conn:
+    with pool.connection() as conn, (conn.pipeline() if pipelined else nullcontext()):
         if write is not None:
             write(conn)
         if args_after_write is not None:  # values the write assigned (e.g. a version)
             args = {**args, **args_after_write()}
-        job = jobs.create(kind, target, actor, queue, args, who, conn=conn)
+        job = jobs.create(kind, target, actor, queue, args, who, conn=conn, sent=True)
     messages.send_job_or_leave(job)  # committed: the outbox relay sends it if Redis is down
     return job
 

@@ -1,10 +1,13 @@
 """Rate limits with Flask-Limiter on Redis: per token and per client address.
 
-429 with Retry-After. A token may carry its own limit (tokens.rate_limit); otherwise the
-configured default applies. With Redis down the limiter falls back to memory instead of
-failing requests.
+429 with Retry-After (and the X-RateLimit-* headers of the limit it breached). Other answers
+carry no limit headers: computing them is one more Redis round trip per request. A token
+may carry its own limit (tokens.rate_limit); otherwise the configured default applies. With
+Redis down the limiter falls back to memory instead of failing requests.
 """
 from __future__ import annotations
+
+import time
 
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
@@ -38,7 +41,7 @@ def build(app, cfg) -> Limiter:
         storage_uri=cfg.redis_url or "memory://",
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 2},
         in_memory_fallback_enabled=True,
-        headers_enabled=True,
+        headers_enabled=False,  # on 429 only: refused_headers
         swallow_errors=True,
         enabled=cfg.rate_limit_enabled,
         key_prefix="harbormaster-limits",
@@ -48,4 +51,21 @@ def build(app, cfg) -> Limiter:
     # liveness probes, the dashboard's page and the metrics scrape are never limited
     limiter.request_filter(auth.is_public)
     limiter.init_app(app)
+    app.after_request(lambda response: refused_headers(limiter, response))
     return limiter
+
+
+def refused_headers(limiter: Limiter, response):
+    """Retry-After and the breached limit's figures on a 429."""
+    limit = limiter.current_limit if response.status_code == 429 else None
+    if limit is None:
+        return response
+    try:
+        reset_at, remaining = limit.reset_at, limit.remaining
+    except Exception:  # noqa: BLE001 - storage gone mid-request: a short wait is still right
+        reset_at, remaining = time.time() + 1, 0
+    response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+    response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(int(reset_at))
+    return response

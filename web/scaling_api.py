@@ -8,11 +8,14 @@ from typing import Any, Literal, Optional
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, model_validator
 
+from core import autoscale
 from db import deployments, events, pool, scaling
 from web import auth, lookups
 from web.deploy_schemas import DEPLOYMENT_NAME, DeploymentPath
 from web.errors import ApiError, not_found
 from web.schemas import BEARER, ErrorOut, ReplicaCount, Strict
+from web.context import settings
+from workers import messages
 
 tag = Tag(name="scaling", description="Autoscaling policies and their decisions")
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
@@ -239,7 +242,16 @@ def list_decisions(query: DecisionQuery):
 
 @metrics_bp.post("/<name>/metrics", responses={200: MetricReported})
 def report_metric(path: DeploymentPath, body: MetricReport):
-    """A load balancer reports a total for the deployment (e.g. requests_per_second)."""
+    """A load balancer reports a total for the deployment (e.g. requests_per_second); a
+    value above the policy's target asks for the deployment's evaluation at once."""
     dep = lookups.deployment_or_404(path.name)
     row = scaling.report_metric(dep["name"], body.name, body.value, auth.caller_name())
+    policy = scaling.policy_for(dep["name"])
+    if policy is not None and policy["enabled"]:
+        why = autoscale.wants_more(autoscale.Policy.of(policy, dep, settings().max_replicas),
+                                   dep["replicas"], autoscale.Observations(
+                                       custom={body.name: (body.value, 0.0)}))
+        if why is not None:
+            messages.send_or_leave(messages.EVALUATE_AUTOSCALING, messages.DEFAULT_QUEUE,
+                                   (dep["name"], f"metric report: {why}"))
     return {**row, "at": row["at"].isoformat()}

@@ -100,6 +100,7 @@ def revoke_token(path: TokenPath):
     row = tokens.revoke(str(path.token_id))
     if row is None:
         raise not_found(f"active token {path.token_id}")
+    auth.revocation_heard(str(row["id"]))
     events.add("token_revoked", who=auth.caller_name(),
                detail={"token_id": str(row["id"]), "name": row["name"]})
     return token_json(row)

@@ -298,9 +298,10 @@ def measure_disk(node: str):
 
 
 @periodic(messages.EVALUATE_AUTOSCALING, max_age_ms=30000)
-def evaluate_autoscaling():
-    """One evaluation of every enabled scaling policy."""
-    for decision in autoscaler.evaluate_all(runtime.settings()):
+def evaluate_autoscaling(deployment: str | None = None, trigger: str = "tick"):
+    """One evaluation of every enabled scaling policy (the scheduler's tick), or of one
+    deployment's at once (a sweep or a metric report found it over target)."""
+    for decision in autoscaler.evaluate_all(runtime.settings(), deployment, trigger):
         log.info("autoscale %s", decision)
 
 

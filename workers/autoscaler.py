@@ -10,20 +10,36 @@ from core import autoscale
 from workers import messages
 
 
-def policy_of(row: dict, dep: dict, cap: int) -> autoscale.Policy:
-    """The pure policy; a deployment's unset bounds mean 0 and the server's cap."""
-    return autoscale.Policy(
-        min_replicas=dep["min_replicas"] if dep["min_replicas"] is not None else 0,
-        max_replicas=dep["max_replicas"] if dep["max_replicas"] is not None else cap,
-        metrics=tuple(row["metrics"] or ()), rules=tuple(row["rules"] or ()),
-        scale_up_cooldown=row["scale_up_cooldown"],
-        scale_down_cooldown=row["scale_down_cooldown"],
-        stabilization_window=row["stabilization_window"])
+def trigger_over_target(cfg: config.Config, observed: dict[str, tuple]) -> list[str]:
+    """After a sweep: ask at once for the evaluation of each deployment whose instances it
+    measured over its policy's target (``observed``: name -> (cpu %, memory %) averaged over
+    the instances it sampled). Returns the deployments asked for."""
+    asked = []
+    for row in scaling.find(enabled_only=True):
+        figures = observed.get(row["deployment"])
+        if figures is None:
+            continue
+        dep = deployments.get(row["deployment"])
+        if dep is None or dep["deleting"]:
+            continue
+        obs = autoscale.Observations(cpu=figures[0], memory=figures[1])
+        why = autoscale.wants_more(autoscale.Policy.of(row, dep, cfg.max_replicas),
+                                   dep["replicas"], obs)
+        if why is not None:
+            messages.send_or_leave(messages.EVALUATE_AUTOSCALING, messages.DEFAULT_QUEUE,
+                                   (dep["name"], f"sweep: {why}"))
+            asked.append(dep["name"])
+    return asked
 
 
-def evaluate_all(cfg: config.Config) -> list[dict]:
+def evaluate_all(cfg: config.Config, only: str | None = None,
+                 trigger: str = "tick") -> list[dict]:
+    """Every enabled policy (``only``: one deployment's), each decision recorded with what
+    asked for it (``trigger``: the tick, or why a sweep or a metric report did)."""
     out = []
     for row in scaling.find(enabled_only=True):
+        if only is not None and row["deployment"] != only:
+            continue
         dep = deployments.get(row["deployment"])
         if dep is None or dep["deleting"]:
             continue
@@ -36,13 +52,13 @@ def evaluate_all(cfg: config.Config) -> list[dict]:
             stale_after=2 * cfg.autoscale_interval)
         now = time.time()
         decision = autoscale.decide(
-            policy_of(row, dep, cfg.max_replicas), dep["replicas"], obs,
+            autoscale.Policy.of(row, dep, cfg.max_replicas), dep["replicas"], obs,
             scaling.recent_recommendations(dep["name"], row["stabilization_window"]), now,
             row["last_scale_up_at"].timestamp() if row["last_scale_up_at"] else None,
             row["last_scale_down_at"].timestamp() if row["last_scale_down_at"] else None)
         scaling.record_decision(dep["name"], decision.current, decision.desired,
                                 decision.recommendation, decision.applied, decision.reason,
-                                decision.inputs)
+                                {**decision.inputs, "trigger": trigger})
         if decision.applied:
             with pool.connection() as conn:
                 scaled = deployments.set_replicas(dep["name"], decision.desired, conn)

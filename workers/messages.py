@@ -102,9 +102,14 @@ def send_or_leave(actor_name: str, queue: str, args: tuple = ()) -> None:
 
 def send_job_or_leave(job: dict) -> None:
     """Send a committed job's message; with Redis down, leave it to the scheduler's outbox
-    relay (the row says it is queued and unsent)."""
+    relay (the row says it is queued and unsent). A job created as sent
+    (``jobs.create(sent=True)``) needs no write after a successful send."""
+    created_sent = job.get("sent_at") is not None
     try:
         send_job(job)
-        jobs.mark_sent(str(job["id"]))
+        if not created_sent:
+            jobs.mark_sent(str(job["id"]))
     except (redis.RedisError, OSError) as exc:
         log.warning("job %s left for the outbox relay: %s", job["id"], exc)
+        if created_sent:
+            jobs.mark_unsent(str(job["id"]))

@@ -10,7 +10,7 @@ import psutil
 import config
 from db import containers, events, health as store, installation, nodes, pool
 from core import health, naming, observe
-from workers import docker_ops, sampler
+from workers import autoscaler, docker_ops, sampler
 
 
 def thresholds(cfg: config.Config) -> health.Thresholds:
@@ -58,8 +58,27 @@ def sweep(node: str, cfg: config.Config) -> dict:
     store.insert_snapshots(snapshots)
     fired = evaluate_alerts(alerts_due, t)
     nodes.record_host(node, psutil.cpu_percent(interval=None), host)
+    # a deployment found over its target is evaluated now, not at the next tick
+    asked = autoscaler.trigger_over_target(cfg, by_deployment(snapshots))
     return {"instances": len(running), "snapshots": len(snapshots), "alerts": fired,
-            "seconds": round(time.perf_counter() - started, 4)}
+            "autoscale": asked, "seconds": round(time.perf_counter() - started, 4)}
+
+
+def by_deployment(snapshots: list[tuple]) -> dict[str, tuple]:
+    """deployment -> (cpu %, memory %) averaged over its instances this sweep measured
+    (None where no instance has the figure yet: the first sample has no CPU rate)."""
+    figures: dict[str, tuple[list, list]] = {}
+    for snap in snapshots:
+        deployment, running, cpu, mem = snap[2], snap[4], snap[14], snap[15]
+        if deployment is None or not running:
+            continue
+        cpus, mems = figures.setdefault(deployment, ([], []))
+        if cpu is not None:
+            cpus.append(cpu)
+        if mem is not None:
+            mems.append(mem)
+    return {name: (sum(c) / len(c) if c else None, sum(m) / len(m) if m else None)
+            for name, (c, m) in figures.items()}
 
 
 def evaluate_alerts(due: list[tuple], t: health.Thresholds) -> list[str]:
