@@ -69,11 +69,13 @@ def wake(dep: dict, action: dict, cfg: config.Config) -> None:
         raise Transient(f"{action['name']} is gone")
     check = health_check_of(dep, row["generation"])
     if check:
-        passed, error = check_once(check, row, float(check.get("timeout", 2)) * 5)
+        passed, error = check_once(check, row, float(check.get("timeout", 2)) * 2)
         if not passed:
             containers.set_health(row["name"], "unhealthy", {"error": error, "woken": True})
-            raise Transient(f"{row['name']} woken from the warm pool failed its health "
-                            f"check: {error}")
+            why = f"{row['name']} woken from the warm pool failed its health check: {error}"
+            events.add("warm_wake_failed", container=row["name"], deployment=dep["name"],
+                       detail={"slot": row["slot"], "node": cfg.node_name, "reason": why})
+            raise Transient(why)
         containers.set_health(row["name"], "healthy", {"successes": 1, "woken": True})
     containers.set_role(row["name"], "active")
     registry.sync_deployment(dep["name"])
