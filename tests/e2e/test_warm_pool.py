@@ -179,6 +179,15 @@ def test_a_paused_member_is_never_probed_nor_replaced(api, platform):
     gone = [e for e in events(api, name, "instance_removed") + events(api, name, "backoff")
             if e["container"] == member["name"]]
     assert gone == []
+    # not sampled as load (the replica beside it is, each second), billed as paused
+    snapshots = "SELECT count(*) FROM health_snapshots WHERE docker_id = %s"
+    assert platform.sql(snapshots, (member["id"],))[0][0] == 0
+    replica = platform.inspect(f"{name}-0.1")["Id"]
+    assert platform.sql(snapshots, (replica,))[0][0] > 0
+    assert platform.sql("SELECT count(*) FROM usage_spans WHERE docker_id = %s AND kind ="
+                        " 'pause' AND ended_at IS NULL", (member["id"],))[0][0] == 1
+    wait_until(lambda: platform.sql("SELECT sum(paused_us) FROM usage_rows WHERE docker_id = %s",
+                                    (member["id"],))[0][0], 60, "the rollup's paused time")
     delete(api, name)
 
 
