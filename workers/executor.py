@@ -24,6 +24,7 @@ log = logging.getLogger("harbormaster.executor")
 # a dynamic host port may be taken on another engine of this host: Docker picks again
 PORT_TAKEN = ("address already in use", "port is already allocated")
 WARM = {"wake": warm.wake, "to_pool": warm.to_pool, "pause": warm.pause}   # the warm pool's
+WAKE_CONCURRENCY = 32
 
 
 def run(args: dict, cfg: config.Config) -> dict:
@@ -47,7 +48,10 @@ def run(args: dict, cfg: config.Config) -> dict:
                 return {**action, "error": str(exc), "permanent": isinstance(exc, Permanent)}
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(by_slot), cfg.reconcile_concurrency)),
+    # waking pool members is an unpause and one check each, no create: all at once
+    limit = WAKE_CONCURRENCY if all(a["kind"] == "wake" for a in args["actions"]) \
+        else cfg.reconcile_concurrency
+    with ThreadPoolExecutor(max_workers=max(1, min(len(by_slot), limit)),
                             thread_name_prefix="execute") as pool:
         refused = [r for r in pool.map(run_slot, by_slot.values()) if r]
     registry.sync_deployment(dep["name"])

@@ -61,12 +61,16 @@ def wake(dep: dict, action: dict, cfg: config.Config) -> None:
     began = time.monotonic()
     if row["state"] == "paused":
         docker_ops.unpause(row["docker_id"])
-    elif row["state"] == "created":
-        docker_ops.start(row["docker_id"])
+        # thawed: the same process, ports and start as recorded (the agent records the
+        # unpause event too); no inspect on the way to discovery
+        row = containers.set_state(row["name"], "running")
+    else:
+        if row["state"] == "created":
+            docker_ops.start(row["docker_id"])
+        row = record(row["name"], row["docker_id"])
     unpaused = time.monotonic()
-    row = record(row["name"], row["docker_id"])
-    if row is None:
-        raise Transient(f"{action['name']} is gone")
+    if row is None or row["state"] != "running":
+        raise Transient(f"{action['name']} is not running after its wake")
     check = health_check_of(dep, row["generation"])
     if check:
         passed, error = check_once(check, row, float(check.get("timeout", 2)) * 2)
