@@ -183,6 +183,8 @@ function renderDeployments(list) {
     tr.querySelector(".desired").textContent = d.status.desired;
     tr.querySelector(".running-count").textContent = d.status.running;
     tr.querySelector(".ready-count").textContent = d.status.ready;
+    // the warm pool apart: paused members that can serve / the pool's size
+    tr.querySelector(".warm-count").textContent = d.warm_pool ? `${d.status.warm ?? 0}/${d.warm_pool}` : "";
     const state = tr.querySelector(".state");
     state.textContent = d.status.state;
     state.className = `state ${d.status.state}`;
@@ -207,7 +209,7 @@ function deploymentRow(d) {
   logs.addEventListener("click", () => followLogs("deployment", d.name));  // streams.js
   name.append(document.createElement("br"), logs);
   tr.append(name, cell("", "image"), cell("", "desired"), cell("", "running-count"),
-            cell("", "ready-count"), cell("", "state"), cell("", "load"));
+            cell("", "ready-count"), cell("", "warm-count"), cell("", "state"), cell("", "load"));
   const td = document.createElement("td");
   td.className = "scale";
   const input = document.createElement("input");
@@ -239,7 +241,8 @@ function renderInstances(list, truncated) {
     tr.dataset.name = i.name;
     tr.dataset.deployment = i.deployment || "";
     const exit = i.exit_code !== null && i.state !== "running" ? ` (exit ${i.exit_code})` : "";
-    let state = `${i.state}${exit}`;
+    // a warm pool member is no replica: its row says so
+    let state = i.role === "warm" ? `warm pool (${i.state})` : `${i.state}${exit}`;
     if (i.backoff_until) {
       // the slot's container is gone until its backoff ends: say so rather than "removed"
       const seconds = Math.max(0, Math.round((Date.parse(i.backoff_until) - Date.now()) / 1000));
