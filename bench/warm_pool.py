@@ -102,6 +102,8 @@ def warm_runs(plat, api, n: int, repeats: int) -> dict:
             wait(lambda: dep.endpoints() == 0, 120, "no endpoints", every=0.2)
         out["cold"].append(dep.to_endpoints())
     dep.scale(0, wait=True)
+    # every cold instance gone first: a pool set while they go would take them (to_pool)
+    wait(lambda: not call(api, "GET", dep.url)["instances"], 300, "no instances", every=0.2)
     call(api, "PATCH", dep.url, json={"warm_pool": n}, params={"wait": 120})
     out["fill"] = wait(dep.pool_full, 600, f"{n} members paused", every=0.2)
     for round_ in range(repeats):

@@ -169,7 +169,7 @@ def on_ready_nodes(dep: dict, observed: list[Instance], placed: placing.Placed,
     for inst in observed:
         if fleet.holds(inst.node) or inst.state == "removed":
             out.append(inst)
-        elif inst.role == "active" and (dep["deleting"]
+        elif inst.role in ("active", "warm") and (dep["deleting"]
                                         or placed.assignment.get(inst.slot) != inst.node):
             instances.mark_stale(dep, inst)
     return out
