@@ -178,3 +178,7 @@ def test_outages_show_in_the_seed_health_routes(open_web, api, platform):
     wait_until(lambda: open_web.get("/test/integration").json()["tests"]["postgresql"][
         "status"] == "PASS", 60, "postgres back")
     wait_until(lambda: api.get("/api/containers").status_code == 200, 60, "api back")
+    # the heartbeats Postgres refused got the nodes declared down: the next tests need them
+    # ready again (placement spreads over ready nodes only)
+    wait_until(lambda: all(n["status"] == "ready" for n in api.get("/api/nodes").json()["items"]),
+               120, "every node ready again")

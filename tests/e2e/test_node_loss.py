@@ -44,6 +44,8 @@ def node_status(api, name: str) -> str:
 
 
 def deploy_spread(api, platform, name: str, replicas: int = 4) -> None:
+    for node in ("local", "n2"):  # a test before may have left one returning
+        wait_until(lambda: node_status(api, node) == "ready", 120, f"{node} ready")
     r = api.post("/api/deployments", params={"wait": 90}, json={
         "name": name, "image": HTTPD, "replicas": replicas, "update": FAST})
     assert r.json()["status"] == "succeeded", r.text
