@@ -39,7 +39,7 @@ class Hub:
                                                 daemon=True)
                 self._thread.start()
 
-    def _listening(self) -> None:
+    def _listening(self, _socket: int) -> None:
         if self.feed is None:
             # everything committed before the LISTEN is the table's; what follows, ours
             with self.changed:
@@ -62,7 +62,7 @@ class Hub:
     def _run(self) -> None:
         while True:
             try:
-                for _ in notify.listen(self.channel, self._listening):
+                for _ in notify.listen((self.channel,), self._listening):
                     self._read()
             except (psycopg.Error, pool.Unavailable) as exc:
                 log.warning("event listener lost (%s); reconnecting", exc)
