@@ -264,3 +264,38 @@ def test_the_pool_size_is_a_validated_setting_that_never_rolls_out(api, platform
     wait_until(lambda: not [i for i in get(api, name)["instances"] if i["role"] == "warm"], 60,
                "the pool emptied")
     delete(api, name)
+
+
+def test_members_hold_their_memory_on_their_node(api, platform):
+    """Placement counts a paused member's memory as a replica's: the reserved memory falls by
+    exactly the members' limits when the pool is emptied."""
+    name = unique("held")
+    r = api.post("/api/deployments", params={"wait": 90}, json={
+        "name": name, "image": HTTPD, "replicas": 0, "warm_pool": 2,
+        "resources": {"memory": "64m"}, "update": {"monitor": 0.5}})
+    assert r.status_code in (200, 202) and r.json()["status"] == "succeeded", r.text
+    wait_until(lambda: full_pool(api, name, 2), 120, "2 members paused")
+
+    def reserved() -> int:
+        return api.get("/api/system/resources").json()["reserved_memory"]
+    held = reserved()
+    api.job(api.patch(f"/api/deployments/{name}", params={"wait": 60}, json={"warm_pool": 0}),
+            wait=120)
+    wait_until(lambda: not platform.containers(**{"harbormaster.deployment": name}), 60,
+               "the members removed")
+    wait_until(lambda: held - reserved() == 2 * 64 * 2 ** 20, 30,
+               "the members' memory no longer reserved")
+    delete(api, name)
+
+
+def test_a_member_that_dies_is_replaced_with_the_backoff(api, platform):
+    name = unique("dies")
+    deploy(api, name, replicas=0, pool=1)
+    (member,) = wait_until(lambda: full_pool(api, name, 1), 120, "the member paused").values()
+    engine = platform.engines[platform.inspect(member["name"])["node"]]
+    engine.api.kill(member["id"])   # from outside, while paused
+    wait_until(lambda: [e for e in events(api, name, "backoff")
+                        if e["container"] == member["name"]], 60, "its failure counted")
+    (again,) = wait_until(lambda: full_pool(api, name, 1), 120, "a new member paused").values()
+    assert again["name"] == f"{name}-0.2" and again["id"] != member["id"]
+    delete(api, name)
