@@ -61,7 +61,7 @@ def test_the_summary_and_the_dashboard_show_the_pool_apart(api, viewer, dashboar
     row.wait_for()
     view.page.wait_for_function(
         "name => { const r = document.querySelector(`#deployments tr[data-name='${name}']`);"
-        " return r && r.querySelector('.warm-count').textContent === '2/2'; }", arg=pooled,
+        " return r && r.querySelector('.warm-count').textContent === 'warm 2/2'; }", arg=pooled,
         timeout=30_000)
     assert row.locator(".running-count").text_content() == "1"
     member = view.page.locator(f"#instances tr[data-name='{pooled}-1.1'] td.state")

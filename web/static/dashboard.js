@@ -182,9 +182,13 @@ function renderDeployments(list) {
     tr.querySelector(".image").textContent = d.image;
     tr.querySelector(".desired").textContent = d.status.desired;
     tr.querySelector(".running-count").textContent = d.status.running;
-    tr.querySelector(".ready-count").textContent = d.status.ready;
-    // the warm pool apart: paused members that can serve / the pool's size
-    tr.querySelector(".warm-count").textContent = d.warm_pool ? `${d.status.warm ?? 0}/${d.warm_pool}` : "";
+    // the warm pool apart, under the replicas' ready count (no wider a table): paused
+    // members that can serve / the pool's size
+    const warm = document.createElement("span");
+    warm.className = "warm-count";
+    warm.title = "warm pool: paused members / its size";
+    warm.textContent = d.warm_pool ? `warm ${d.status.warm ?? 0}/${d.warm_pool}` : "";
+    tr.querySelector(".ready-count").replaceChildren(String(d.status.ready), warm);
     const state = tr.querySelector(".state");
     state.textContent = d.status.state;
     state.className = `state ${d.status.state}`;
@@ -209,7 +213,7 @@ function deploymentRow(d) {
   logs.addEventListener("click", () => followLogs("deployment", d.name));  // streams.js
   name.append(document.createElement("br"), logs);
   tr.append(name, cell("", "image"), cell("", "desired"), cell("", "running-count"),
-            cell("", "ready-count"), cell("", "warm-count"), cell("", "state"), cell("", "load"));
+            cell("", "ready-count"), cell("", "state"), cell("", "load"));
   const td = document.createElement("td");
   td.className = "scale";
   const input = document.createElement("input");
