@@ -4,7 +4,10 @@ Prints:
 - seconds from POST .../scale 0 -> N until Docker reports N running: Harbormaster, docker-py
   directly at the worker's concurrency, and Swarm (`service create --replicas N`);
 - seconds from `docker kill` of one instance until its replacement runs: Harbormaster, Swarm
-  with its default restart delay (5 s) and Swarm with a restart delay of 0 s.
+  with its default restart delay (5 s) and Swarm with a restart delay of 0 s;
+- the warm run (bench/warm_pool.py): 0 -> N ready endpoints in discovery with
+  ``warm_pool: N`` beside the same cold, against Swarm's converge; the unpause cost per
+  instance, the pool's refill time and the memory it holds.
 Swarm is initialised on 127.0.0.1 for the run and left again after it.
 Convergence runs `repeats` times each (medians printed; single runs vary by +-15 % here).
 Usage: python bench/converge.py [N] [kill rounds] [reconcile concurrency] [repeats]
@@ -22,6 +25,7 @@ import requests
 from docker.types import RestartPolicy, ServiceMode
 
 from common import private_platform
+from warm_pool import report as warm_report, warm_runs
 
 IMAGE = "harbormaster/busybox-httpd"
 
@@ -164,6 +168,7 @@ def main() -> None:
         ours_times, name = ours_converge(plat, n, api, repeats)
         ours_rec = ours_recovery(plat, name, rounds)
         api.delete(f"{plat.url}/api/deployments/{name}", params={"wait": 120})
+        warm = warm_runs(plat, api, n, repeats)
         network = f"harbormaster-{plat.cluster_id[:12]}"
         raw_times = []
         for _ in range(repeats):
@@ -191,6 +196,7 @@ def main() -> None:
           f"{med(ours_rec) / med(swarm['recovery_no_delay']):.2f}x  (target <= 1.5x)")
     print(f"  swarm default      {med(swarm['recovery_default']):6.2f}   ours/swarm "
           f"{med(ours_rec) / med(swarm['recovery_default']):.2f}x  (target < 0.25x)")
+    warm_report(warm, n, swarm["converge"], repeats)
 
 
 if __name__ == "__main__":

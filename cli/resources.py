@@ -24,7 +24,9 @@ def changed(c: Context, name: str, job: dict, wait: bool, timeout: float | None,
         return
     deployment = c.client.get(f"/api/deployments/{ref_path(name)}")
     st = deployment["status"]
-    show_job_result(c, job, f"{line}: {st['ready']}/{st['desired']} ready "
+    pool = (f", warm {st.get('warm', 0)}/{deployment['warm_pool']}"
+            if deployment.get("warm_pool") else "")
+    show_job_result(c, job, f"{line}: {st['ready']}/{st['desired']} ready{pool} "
                             f"(generation {deployment['generation']})"
                             f"{on_nodes(deployment.get('instances') or [])}")
 
@@ -52,7 +54,7 @@ def deploy():
 @pass_ctx
 def apply(c: Context, path, wait, timeout):
     """Create the deployment, or update it to the manifest (a rollout when the template
-    changes; replicas and bounds apply at once)."""
+    changes; replicas, bounds and warm_pool apply at once)."""
     text = click.get_text_stream("stdin").read() if path == "-" else Path(path).read_text()
     body = manifest(text, path)
     name = body["name"]
@@ -70,12 +72,15 @@ def apply(c: Context, path, wait, timeout):
 @deploy.command(name="ls")
 @pass_ctx
 def list_deployments(c: Context):
-    """Deployments with desired / running / ready and their state."""
+    """Deployments with desired / running / ready, the warm pool apart (paused members /
+    its size), and their state."""
     items = c.client.items("/api/deployments")
     output.listing(c.json, items,
-                   ["name", "image", "desired", "running", "ready", "state", "generation"],
+                   ["name", "image", "desired", "running", "ready", "warm", "state",
+                    "generation"],
                    lambda d: [d["name"], d["image"], d["status"]["desired"],
                               d["status"]["running"], d["status"]["ready"],
+                              f"{d['status'].get('warm', 0)}/{d.get('warm_pool', 0)}",
                               d["status"]["state"], d.get("generation")])
 
 
@@ -91,12 +96,15 @@ def get_deployment(c: Context, name):
     output.OUT.print(f"[bold]{d['name']}[/bold]  {d['image']}  generation {d.get('generation')}"
                      f"  {st['state']}{' (' + st['reason'] + ')' if st.get('reason') else ''}")
     output.OUT.print(f"desired {st['desired']}  running {st['running']}  ready {st['ready']}"
-                     f"  healthy {st['healthy']}  updated {st['updated']}")
+                     f"  healthy {st['healthy']}  updated {st['updated']}"
+                     f"  warm {st.get('warm', 0)}/{d.get('warm_pool', 0)} (paused, apart)")
     where = placement_line(d)
     if where:
         output.OUT.print(where, highlight=False, markup=False)
-    output.table(["instance", "slot", "gen", "node", "state", "health", "ports", "started"],
-                 [[i["name"], i.get("slot"), i.get("generation"), i.get("node"), i["state"],
+    output.table(["instance", "role", "slot", "gen", "node", "state", "health", "ports",
+                  "started"],
+                 [[i["name"], i.get("role"), i.get("slot"), i.get("generation"), i.get("node"),
+                   i["state"],
                    i.get("health"), output.ports(i.get("ports")), output.ago(i.get("started_at"))]
                   for i in d.get("instances") or []])
     for slot in d.get("slots") or []:

@@ -2,7 +2,7 @@
 
 No I/O. The runner (workers.converge) observes, calls ``plan``, applies the actions, and
 calls it again until nothing is left to do. Only ``active`` instances are replicas (never
-``warm``, ``kept`` or ``stale`` ones). Rules:
+``warm``, ``kept`` or ``stale`` ones); the warm pool's members are core.pool's. Rules:
 
 - the desired slots are the ``replicas`` lowest slot numbers that are not retired;
 - an instance in a slot above them is removed (scaling down removes the highest slots);
@@ -22,6 +22,7 @@ calls it again until nothing is left to do. Only ``active`` instances are replic
 """
 from __future__ import annotations
 
+from core import pool
 from core.plan_types import Action, Desired, Instance, Plan, SlotPlan
 
 LIVE = {"creating", "running", "created", "starting", "paused"}
@@ -63,16 +64,23 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
                if i.role == "active" and i.state not in ("removing", "removed")]
     if d.deleting:
         doomed = [i for i in observed if i.state not in ("removing", "removed")]
-        return Plan([act("remove", "deployment deleted", i, graceful=i.state in LIVE)
+        return Plan([act("remove", "deployment deleted", i,
+                         graceful=i.state in LIVE and i.role == "active")
                      for i in doomed],
                     "progressing", "deleting", counts_of(d, [], current, now))
     slots = list(d.slots) if d.slots is not None else desired_slots(d.replicas, d.retired)
-    by_slot: dict[int, list[Instance]] = {}
-    for inst in current:
-        by_slot.setdefault(inst.slot, []).append(inst)
-    actions = unwanted(d, by_slot, set(slots))
+    by_slot = by_slot_of(current)
+    warm = by_slot_of([i for i in observed
+                       if i.role == "warm" and i.state not in ("removing", "removed")])
+    in_pool = pool.pool_slots(d, slots)
+    actions = unwanted(d, by_slot, set(slots) | set(in_pool))
+    actions += pool.leaving(d, in_pool, by_slot, warm, lambda i: is_ready(i, d, now))
+    wakes, woken = pool.wakes(d, slots, by_slot, warm)
+    actions += wakes
     per_slot = []
     for slot in slots:
+        if slot in woken:
+            continue
         slot_plan = plan_slot(d, slot, by_slot.get(slot, []), now)
         if slot_plan.failed is not None:
             return Plan([slot_plan.failed], "progressing", "rollout failed",
@@ -86,7 +94,32 @@ def plan(d: Desired, observed: list[Instance], now: float) -> Plan:
     counts = counts_of(d, slots, current, now)
     state, reason = verdict(d, actions, counts, slots,
                             [slot for slot, p in per_slot if p.crashloop])
-    return Plan(actions, state, reason, counts)
+    return Plan(actions, state, reason, {**counts, **pool_counts(d, in_pool, warm)},
+                pool_upkeep(d, slots, in_pool, warm, actions, counts, now))
+
+
+def by_slot_of(instances: list[Instance]) -> dict[int, list[Instance]]:
+    out: dict[int, list[Instance]] = {}
+    for inst in instances:
+        out.setdefault(inst.slot, []).append(inst)
+    return out
+
+
+def pool_counts(d: Desired, in_pool: list[int], warm: dict) -> dict:
+    return {"warm": pool.held(in_pool, warm, d), "warm_pool": len(in_pool)}
+
+
+def pool_upkeep(d: Desired, slots: list[int], in_pool: list[int], warm: dict, actions: list,
+                counts: dict, now: float) -> list[Action]:
+    """The warm pool's background work (core.pool): refills only while the replicas have
+    none, a refresh to a new generation once every replica runs it."""
+    if d.paused:
+        return []
+    quiet = not any(a.kind != "wait" for a in actions)
+    refreshed = quiet and counts["updated"] == len(slots)
+    return (pool.beyond(in_pool, slots, warm, d)
+            + pool.maintain(d, in_pool, warm, quiet, refreshed, lambda i: is_ready(i, d, now),
+                            now))
 
 
 def unwanted(d: Desired, by_slot: dict, wanted: set) -> list[Action]:

@@ -42,11 +42,14 @@ class Desired:
     pending: dict = field(default_factory=dict)      # slot -> why it is placed nowhere
     slots: tuple | None = None   # the wanted slots when not the lowest ones (global mode)
     resources: dict = field(default_factory=dict)    # limits applied live, never a rollout
+    warm_pool: int = 0     # paused members kept beside the replicas (core.pool)
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str   # create, start, update, remove, stop, keep, record_failure, rollout_failed, wait
+    # create, start, update, remove, stop, keep, record_failure, rollout_failed, wait; and the
+    # warm pool's (core.pool): wake, to_pool, pause
+    kind: str
     reason: str
     slot: int | None = None
     name: str | None = None
@@ -54,6 +57,7 @@ class Action:
     graceful: bool = True
     until: float | None = None
     node: str | None = None     # where a create goes; where the instance acted on is
+    role: str = "active"        # what a create makes: a replica, or a warm pool member
 
 
 @dataclass
@@ -62,11 +66,16 @@ class Plan:
     state: str
     reason: str
     counts: dict
+    pool: list = field(default_factory=list)   # the warm pool's upkeep: background work
 
     @property
     def work(self) -> list:
         """Actions that change something (everything but waits)."""
         return [a for a in self.actions if a.kind != "wait"]
+
+    @property
+    def pool_work(self) -> list:
+        return [a for a in self.pool if a.kind != "wait"]
 
     @property
     def waits(self) -> list:

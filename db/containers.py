@@ -21,25 +21,27 @@ LISTED = COLUMNS.replace(" spec,", "")
 
 def request(name: str, kind: str, node: str, image: str, spec: dict, labels: dict,
             conn, deployment: str | None = None, slot: int | None = None,
-            generation: int | None = None, incarnation: int | None = None) -> bool:
-    """Record a container to create. False when the name is taken by a live container.
+            generation: int | None = None, incarnation: int | None = None,
+            role: str = "active") -> bool:
+    """Record a container to create (a replica, or a warm pool member: ``role``). False
+    when the name is taken by a live container.
 
     A removed container's row is replaced, so a name can be used again.
     """
     row = conn.execute(
         "INSERT INTO containers (name, kind, node, image, spec, labels, deployment, slot,"
-        " generation, incarnation) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " generation, incarnation, role) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (name) DO UPDATE SET docker_id = NULL, kind = EXCLUDED.kind,"
         " node = EXCLUDED.node, image = EXCLUDED.image, spec = EXCLUDED.spec,"
         " labels = EXCLUDED.labels, deployment = EXCLUDED.deployment, slot = EXCLUDED.slot,"
         " generation = EXCLUDED.generation, incarnation = EXCLUDED.incarnation,"
-        " role = 'active', state = 'creating', health = 'none', ports = '{}', pid = NULL,"
+        " role = EXCLUDED.role, state = 'creating', health = 'none', ports = '{}', pid = NULL,"
         " restarts = 0, exit_code = NULL, error = NULL, draining = false, resources = '{}',"
         " image_id = NULL,"
         " created_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()"
         " WHERE containers.state = 'removed' RETURNING name",
         (name, kind, node, image, Jsonb(spec), Jsonb(labels), deployment, slot,
-         generation, incarnation)).fetchone()
+         generation, incarnation, role)).fetchone()
     return row is not None
 
 

@@ -9,20 +9,20 @@ from db import pool
 COLUMNS = ("name, generation, stable_generation, template, resources, replicas,"
            " min_replicas, max_replicas, desired_version, retired_slots, restart,"
            " update_strategy, paused, rolling_back, rollout_started_at, state, state_reason,"
-           " counts, deleting, created_by, created_at, updated_at,"
+           " counts, deleting, created_by, created_at, updated_at, warm_pool,"
            " extract(epoch FROM rollout_started_at) AS rollout_started_epoch")
 
 
 def create(name: str, template: dict, resources: dict, replicas: int,
            min_replicas: int, max_replicas: int, restart: dict, update_strategy: dict,
-           who: str | None, conn) -> dict | None:
+           who: str | None, conn, warm_pool: int = 0) -> dict | None:
     row = conn.execute(
         "INSERT INTO deployments (name, template, resources, replicas, min_replicas,"
-        " max_replicas, restart, update_strategy, created_by, dirty)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+        " max_replicas, restart, update_strategy, created_by, dirty, warm_pool)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true, %s)"
         f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
         (name, Jsonb(template), Jsonb(resources), replicas, min_replicas, max_replicas,
-         Jsonb(restart), Jsonb(update_strategy), who)).fetchone()
+         Jsonb(restart), Jsonb(update_strategy), who, warm_pool)).fetchone()
     if row is not None:
         conn.execute("INSERT INTO deployment_revisions (deployment, generation, template, cause,"
                      " who) VALUES (%s, 1, %s, 'create', %s)", (name, Jsonb(template), who))
@@ -57,9 +57,10 @@ def set_replicas(name: str, replicas: int, conn) -> dict | None:
 
 
 def update(name: str, conn, **fields) -> dict | None:
-    """Change fields other than the template (bounds, resources, restart, strategy)."""
+    """Change fields other than the template (bounds, resources, restart, strategy, the warm
+    pool's size)."""
     allowed = {"min_replicas", "max_replicas", "resources", "restart", "update_strategy",
-               "paused"}
+               "paused", "warm_pool"}
     sets, params = ["dirty = true", "updated_at = now()"], []
     for key, value in fields.items():
         assert key in allowed, key
@@ -161,12 +162,14 @@ def take_dirty(name: str) -> bool:
 
 def probe_targets(node: str) -> list[dict]:
     """The running replicas on ``node`` of deployments with a health check, with the
-    check: what that node's agent probes."""
+    check: what that node's agent probes. Warm pool members are probed while they run (to
+    be ready once before their pause), never while paused."""
     return pool.fetchall(
-        "SELECT c.name, c.docker_id, c.ports, c.started_at, c.health, c.deployment,"
+        "SELECT c.name, c.docker_id, c.ports, c.started_at, c.health, c.deployment, c.role,"
         " d.template->'health_check' AS health_check FROM containers c"
         " JOIN deployments d ON d.name = c.deployment"
-        " WHERE c.node = %s AND c.state = 'running' AND c.role = 'active' AND NOT c.draining"
+        " WHERE c.node = %s AND c.state = 'running' AND c.role IN ('active', 'warm')"
+        " AND NOT c.draining"
         " AND c.docker_id IS NOT NULL AND d.template ? 'health_check'"
         " AND d.template->'health_check' <> 'null' AND NOT d.deleting", (node,))
 

@@ -135,6 +135,17 @@ def bounds_problem(replicas: int, low: int | None, high: int | None, cap: int) -
     return None
 
 
+def pool_problem(size: int, high: int | None, cap: int, mode: str | None) -> str | None:
+    """Why a warm pool of ``size`` cannot be, or None: at most the replicas' upper bound
+    (unset: the server's cap), and none for a global deployment (one instance per node)."""
+    hi = cap if high is None else high
+    if size and mode == "global":
+        return "a global deployment has no warm pool"
+    if not 0 <= size <= hi:
+        return f"warm_pool {size} is outside 0..{hi} (max_replicas)"
+    return None
+
+
 def check_replica_count(value: int, cap: int) -> int:
     """A replica count or bound: 0 .. the server's cap (HARBORMASTER_MAX_REPLICAS)."""
     if value < 0:

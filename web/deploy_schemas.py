@@ -15,6 +15,8 @@ from web.schemas import (ContainerOut, EnvMap, ImageRef, LabelMap, MountSpec, Po
                          WorkingDir)
 
 DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+WARM_POOL = ("instances kept created, ready once and paused beside the replicas, taken first "
+             "by a scale-up (0 .. max_replicas; a setting: changing it never rolls out)")
 
 
 class HealthCheck(Strict):
@@ -112,6 +114,7 @@ class DeploymentCreate(Template):
     replicas: ReplicaCount = 1
     min_replicas: Optional[ReplicaCount] = Field(None, description="unset: 0")
     max_replicas: Optional[ReplicaCount] = Field(None, description="unset: the server's cap")
+    warm_pool: ReplicaCount = Field(0, description=WARM_POOL)
     resources: Resources = Field(default_factory=Resources)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     update: UpdateStrategy = Field(default_factory=UpdateStrategy)
@@ -129,6 +132,7 @@ class DeploymentPatch(Template):
     replicas: Optional[ReplicaCount] = None
     min_replicas: Optional[ReplicaCount] = None
     max_replicas: Optional[ReplicaCount] = None
+    warm_pool: Optional[ReplicaCount] = Field(None, description=WARM_POOL)
     resources: Optional[Resources] = None
     restart: Optional[RestartPolicy] = None
     update: Optional[UpdateStrategy] = None
@@ -148,6 +152,7 @@ class DeploymentStatus(BaseModel):
     ready: int
     healthy: int
     updated: int
+    warm: int = 0
     state: str
     reason: Optional[str] = None
 
@@ -158,6 +163,7 @@ class DeploymentOut(BaseModel):
     replicas: int
     min_replicas: Optional[int] = None
     max_replicas: Optional[int] = None
+    warm_pool: int = 0
     generation: int
     desired_version: int
     command: Optional[list[str] | str] = None

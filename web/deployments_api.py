@@ -80,14 +80,17 @@ def create_deployment(body: DeploymentCreate, query: WaitQuery):
     """Declare a workload; the reconciler places and makes it so (a job)."""
     dispatch.require_a_ready_node()
     template = build_template(body)
-    require_ports_fit(template.get("ports"), body.replicas, body.name, template.get("mode"))
+    # pool members hold their host ports too
+    require_ports_fit(template.get("ports"), body.replicas + body.warm_pool, body.name,
+                      template.get("mode"))
+    require_pool_fits(body.warm_pool, body.max_replicas, template.get("mode"))
     requested = {}
 
     def write(conn):
         row = deployments.create(body.name, template, body.resources.normalised(),
                                  body.replicas, body.min_replicas, body.max_replicas,
                                  body.restart.model_dump(), body.update.model_dump(),
-                                 auth.caller_name(), conn)
+                                 auth.caller_name(), conn, warm_pool=body.warm_pool)
         if row is None:
             raise ApiError(409, f"a deployment named {body.name!r} exists")
         requested["requested_generation"] = row["generation"]
@@ -115,8 +118,8 @@ def get_deployment(path: DeploymentPath):
 
 @bp.patch("/<name>", responses=JOB)
 def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQuery):
-    """Change a deployment. Template fields roll out a new generation; replicas and bounds
-    never do; resources apply live to every instance."""
+    """Change a deployment. Template fields roll out a new generation; replicas, bounds and
+    the warm pool never do; resources apply live to every instance."""
     dep = lookups.deployment_or_404(path.name)
     fields = body.model_fields_set
     lo = body.min_replicas if "min_replicas" in fields else dep["min_replicas"]
@@ -126,8 +129,10 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
     template_changed = any(f in fields for f in spec.TEMPLATE_FIELDS + ("secret_env",))
     new_template = build_template(body, dep["template"]) if template_changed else None
     template = new_template or dep["template"]
-    require_ports_fit(template.get("ports"),
-                      body.replicas if body.replicas is not None else dep["replicas"],
+    pool_size = body.warm_pool if body.warm_pool is not None else dep["warm_pool"]
+    require_pool_fits(pool_size, hi, template.get("mode"))
+    require_ports_fit(template.get("ports"), pool_size
+                      + (body.replicas if body.replicas is not None else dep["replicas"]),
                       dep["name"], template.get("mode"))
     who = auth.caller_name()
     requested = {}
@@ -144,6 +149,8 @@ def patch_deployment(path: DeploymentPath, body: DeploymentPatch, query: WaitQue
             updates["restart"] = body.restart.model_dump()
         if body.update is not None:
             updates["update_strategy"] = body.update.model_dump()
+        if pool_size != dep["warm_pool"]:   # a setting: never a rollout
+            updates["warm_pool"] = pool_size
         if updates:
             deployments.update(dep["name"], conn, **updates)
         if body.replicas is not None and body.replicas != dep["replicas"]:
@@ -181,6 +188,13 @@ def require_within_bounds(replicas: int, low: int | None, high: int | None) -> N
         raise ApiError(422, problem, fields={"replicas": problem})
 
 
+def require_pool_fits(size: int, high: int | None, mode: str | None) -> None:
+    """422 naming warm_pool when the pool is above the replicas' upper bound (or global)."""
+    problem = validation.pool_problem(size, high, settings().max_replicas, mode)
+    if problem:
+        raise ApiError(422, problem, fields={"warm_pool": problem})
+
+
 def require_ports_fit(ports: dict | None, replicas: int, deployment: str | None = None,
                       mode: str | None = None) -> None:
     """422 when fixed host ports cannot serve that many replicas: each binds once per node,
@@ -202,7 +216,7 @@ def require_ports_fit(ports: dict | None, replicas: int, deployment: str | None 
 
 def scale(dep: dict, replicas: int, wait: str | None):
     require_within_bounds(replicas, dep["min_replicas"], dep["max_replicas"])
-    require_ports_fit(dep["template"].get("ports"), replicas, dep["name"],
+    require_ports_fit(dep["template"].get("ports"), replicas + dep["warm_pool"], dep["name"],
                       dep["template"].get("mode"))
     version = {}
 

@@ -95,6 +95,7 @@ class DeploymentSummary(BaseModel):
     replicas: int
     min_replicas: Optional[int] = None
     max_replicas: Optional[int] = None
+    warm_pool: int = 0
     generation: int
     service: Optional[str] = None
     status: DeploymentStatus
@@ -106,6 +107,7 @@ class InstanceSummary(BaseModel):
     kind: str
     deployment: Optional[str] = None
     slot: Optional[int] = None
+    role: str = Field("active", description="warm: a paused warm pool member, no replica")
     node: str
     state: str
     health: str
@@ -184,8 +186,8 @@ def instance_json(row: dict, sample: dict | None, backoff: dict | None) -> dict:
     # a removed container's last sample (a crash loop's short run) says nothing about now
     running = sample is not None and sample["running"] and row["state"] == "running"
     return {
-        **{k: base[k] for k in ("name", "kind", "deployment", "slot", "node", "state", "health",
-                                "exit_code", "endpoint")},
+        **{k: base[k] for k in ("name", "kind", "deployment", "slot", "role", "node", "state",
+                                "health", "exit_code", "endpoint")},
         "restarts": (row["restarts"] or 0) + (backoff["failures"] if backoff else 0),
         "backoff_until": backoff["next_start_at"].isoformat() if waiting else None,
         "cpu_percent": sample["cpu_percent"] if running else None,
@@ -216,7 +218,7 @@ def deployment_summary(dep: dict, instances: list[dict]) -> dict:
     full = views.deployment_json(dep, with_instances=False)
     service = (dep["template"] or {}).get("service")
     return {**{k: full[k] for k in ("name", "image", "replicas", "min_replicas", "max_replicas",
-                                    "generation", "status")},
+                                    "warm_pool", "generation", "status")},
             "service": service["name"] if service else None,
             "load": worst((i["load"] for i in instances if i["deployment"] == dep["name"]),
                           LOAD_ORDER)}

@@ -33,6 +33,7 @@ def deployment_json(dep: dict, with_instances: bool = True) -> dict:
     return {
         "name": dep["name"], "replicas": dep["replicas"],
         "min_replicas": dep["min_replicas"], "max_replicas": dep["max_replicas"],
+        "warm_pool": dep["warm_pool"],
         "generation": dep["generation"], "desired_version": dep["desired_version"],
         **{name: template.get(name, unset.get(name)) for name in spec.TEMPLATE_FIELDS},
         "secret_env_keys": template.get("secret_env_keys") or [],
@@ -41,6 +42,8 @@ def deployment_json(dep: dict, with_instances: bool = True) -> dict:
         "status": {"desired": counts.get("desired", dep["replicas"]),
                    "running": counts.get("running", 0), "ready": counts.get("ready", 0),
                    "healthy": counts.get("healthy", 0), "updated": counts.get("updated", 0),
+                   # paused pool members that can serve: apart from the replicas' counts
+                   "warm": counts.get("warm", 0),
                    "state": dep["state"], "reason": dep["state_reason"]},
         # a kept container is no instance: its slot's last_exit names it
         "instances": [container_json(r) for r in rows if r["role"] != "kept"],

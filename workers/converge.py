@@ -29,7 +29,10 @@ def desired_of(dep: dict, placed: placing.Placed) -> Desired:
     backoff = slots.backoff(dep["name"])
     is_global = (dep["template"].get("mode") or "replicated") == "global"
     return Desired(
-        replicas=len(placed.slots), generation=dep["generation"],
+        # placed.slots holds the warm pool's slots too (core.pool): the replicas are the
+        # deployment's count, a global deployment's one per node
+        replicas=len(placed.slots) if is_global else dep["replicas"],
+        generation=dep["generation"], warm_pool=0 if is_global else dep["warm_pool"],
         stable_generation=dep["stable_generation"], retired=frozenset(dep["retired_slots"]),
         max_surge=strategy.get("max_surge", 1), max_unavailable=strategy.get("max_unavailable", 0),
         order=strategy.get("order", "start-first"), monitor=strategy.get("monitor", 5),
@@ -95,7 +98,9 @@ class Pass:
         return None
 
 
-def one_pass(name: str, cfg: config.Config) -> Pass | None:
+def one_pass(name: str, cfg: config.Config, background: bool = True) -> Pass | None:
+    """One pass; the warm pool's upkeep is sent only in a ``background`` one (a trigger's):
+    a job's passes wait for the replicas alone."""
     dep = deployments.get(name)
     if dep is None:
         return None
@@ -111,11 +116,12 @@ def one_pass(name: str, cfg: config.Config) -> Pass | None:
     failed = [a for a in result.actions if a.kind == "rollout_failed"]
     if failed:
         return Pass(result, rollout_failed=on_rollout_failed(dep, failed[0]))
-    creates = [a for a in result.work if a.kind == "create"]
+    work = result.work + (result.pool_work if background else [])
+    creates = [a for a in work if a.kind == "create"]
     image_problem = prepare_images(dep, creates, placed, fleet, cfg) if creates else None
     if image_problem:
         return image_refused(dep, result, creates, image_problem)
-    refused = dispatch(dep, result.work, fleet, cfg) if result.work else []
+    refused = dispatch(dep, work, fleet, cfg) if work else []
     if refused:
         result.state = "degraded"
         result.reason = "; ".join(f"{a.kind} slot {a.slot}: {e}" for a, e in refused)[:500]
@@ -163,7 +169,7 @@ def on_ready_nodes(dep: dict, observed: list[Instance], placed: placing.Placed,
     for inst in observed:
         if fleet.holds(inst.node) or inst.state == "removed":
             out.append(inst)
-        elif inst.role == "active" and (dep["deleting"]
+        elif inst.role in ("active", "warm") and (dep["deleting"]
                                         or placed.assignment.get(inst.slot) != inst.node):
             instances.mark_stale(dep, inst)
     return out
@@ -178,7 +184,8 @@ def dispatch(dep: dict, actions: list[Action], fleet: placing.Fleet,
             instances.record_failure(dep, action)
     by_node: dict = {}
     for action in actions:
-        if action.kind in ("create", "start", "update", "remove", "stop", "keep"):
+        if action.kind in ("create", "start", "update", "remove", "stop", "keep", "wake",
+                           "to_pool", "pause"):
             by_node.setdefault(action.node, []).append(action)
     refused, sent = [], []
     for node, node_actions in by_node.items():
@@ -211,7 +218,7 @@ def record_status(dep: dict, result: Plan) -> None:
 def locked_pass(name: str, wait: bool, cfg: config.Config) -> Pass | None:
     with locks.deployment(name, wait):
         deployments.take_dirty(name)
-        return one_pass(name, cfg)
+        return one_pass(name, cfg, background=not wait)
 
 
 class NotConverged(Permanent):
@@ -281,6 +288,8 @@ def job_pass_ends(name: str, done: Pass, job_id: str, deadline: float,
             trigger(name, cfg)
         raise NotConverged(failure)
     if result.state == "steady" and not deployments.take_dirty(name):
+        if result.pool:   # the warm pool is refilled in the background, after the job
+            trigger(name, cfg)
         return True
     if time.monotonic() >= deadline:
         raise NotConverged(f"not converged in {cfg.job_time_limit * 0.9:.0f}s: {result.reason}")
@@ -294,12 +303,14 @@ def trigger_pass_continues(name: str, done: Pass, deadline: float, cfg: config.C
     result = done.plan
     if done.refused:
         return False  # Docker refused something: the backstop pass retries
-    short = [a for a in result.waits if a.until - time.time() < 2.0]
-    if (result.work or short) and time.monotonic() < deadline:
-        if not result.work:
+    work = result.work + result.pool_work
+    waits = result.waits + [a for a in result.pool if a.kind == "wait"]
+    short = [a for a in waits if a.until - time.time() < 2.0]
+    if (work or short) and time.monotonic() < deadline:
+        if not work:
             time.sleep(max(0.05, min(0.5, min(a.until for a in short) - time.time())))
         return True
-    long_waits = [a.until for a in result.waits]
+    long_waits = [a.until for a in waits]
     if long_waits:
         trigger(name, cfg, delay_ms=int(max(0.0, min(long_waits) - time.time()) * 1000) + 50)
     return deployments.take_dirty(name)

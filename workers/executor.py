@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import config
 from core import naming, spec as specs
 from db import containers, deployments, events, installation, registry
-from workers import create, docker_ops, kept
+from workers import create, docker_ops, kept, warm
 from workers.docker_ops import DockerError, NotFound, Permanent
 from workers.fencing import check_fence
 from workers.record import record
@@ -23,6 +23,8 @@ from workers.record import record
 log = logging.getLogger("harbormaster.executor")
 # a dynamic host port may be taken on another engine of this host: Docker picks again
 PORT_TAKEN = ("address already in use", "port is already allocated")
+WARM = {"wake": warm.wake, "to_pool": warm.to_pool, "pause": warm.pause}   # the warm pool's
+WAKE_CONCURRENCY = 32
 
 
 def run(args: dict, cfg: config.Config) -> dict:
@@ -46,7 +48,10 @@ def run(args: dict, cfg: config.Config) -> dict:
                 return {**action, "error": str(exc), "permanent": isinstance(exc, Permanent)}
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(by_slot), cfg.reconcile_concurrency)),
+    # waking pool members is an unpause and one check each, no create: all at once
+    limit = WAKE_CONCURRENCY if all(a["kind"] == "wake" for a in args["actions"]) \
+        else cfg.reconcile_concurrency
+    with ThreadPoolExecutor(max_workers=max(1, min(len(by_slot), limit)),
                             thread_name_prefix="execute") as pool:
         refused = [r for r in pool.map(run_slot, by_slot.values()) if r]
     registry.sync_deployment(dep["name"])
@@ -68,6 +73,8 @@ def act(dep: dict, action: dict, cluster: str, cfg: config.Config) -> None:
             record(action["name"], row["docker_id"])  # the state and limits it now has
     elif kind == "keep":
         kept.keep_instance(dep, action, cfg)
+    elif kind in WARM:
+        WARM[kind](dep, action, cfg)
     else:
         remove_instance(dep, action, cfg, keep=kind == "stop")
 
@@ -97,7 +104,8 @@ def create_instance(dep: dict, action: dict, cluster: str, cfg: config.Config) -
     if created.fresh:
         events.add("instance_created", container=name, deployment=dep["name"],
                    detail={"slot": action["slot"], "generation": generation,
-                           "node": cfg.node_name, "reason": action["reason"]})
+                           "node": cfg.node_name, "reason": action["reason"],
+                           "role": action.get("role", "active")})
 
 
 def start(docker_id: str, attempts: int = 5) -> None:

@@ -45,7 +45,7 @@ def reserve(dep: dict, action: Action) -> dict:
     """The create action with its instance's name and incarnation: the slot's pending
     reservation for that generation and node, or the slot's next incarnation."""
     pending = containers.reservation(dep["name"], action.slot, action.generation)
-    if pending is not None and pending["node"] == action.node:
+    if pending is not None and pending["node"] == action.node and pending["role"] == action.role:
         return {"name": pending["name"], "incarnation": pending["incarnation"]}
     spec = specs.of_template(dep["template"], dep["resources"])
     with pool.connection() as conn:
@@ -53,7 +53,8 @@ def reserve(dep: dict, action: Action) -> dict:
         name = naming.instance_name(dep["name"], action.slot, incarnation)
         containers.request(name, "deployment", action.node, spec.image, spec.as_dict(),
                            spec.labels, conn, deployment=dep["name"], slot=action.slot,
-                           generation=action.generation, incarnation=incarnation)
+                           generation=action.generation, incarnation=incarnation,
+                           role=action.role)
         startup.plan(name, dep["name"], action.node, conn)   # its startup begins
     return {"name": name, "incarnation": incarnation}
 
@@ -88,10 +89,11 @@ def record_ready(dep: dict, d: Desired, observed: list[Instance], now: float,
                  cfg: config.Config) -> None:
     """Instances ready for the first time end their startup: ready when their health check
     passed (the prober wakes the planner at once) or their monitor time after they started.
+    A warm pool member's startup ends when it is ready once, before its pause.
     A planned-to-ready past HARBORMASTER_SLOW_START is a slow_start event."""
     moments = []
     for inst in observed:
-        if inst.role == "active" and is_ready(inst, d, now):
+        if inst.role in ("active", "warm") and is_ready(inst, d, now):
             at = now if d.has_health_check or inst.started_at is None \
                 else min(now, inst.started_at + d.monitor)
             moments.append((inst.name, at))

@@ -20,7 +20,7 @@ def submit_node_job(dep: dict, node: str, epoch: int, node_actions: list[Action]
                  "generation": action.generation, "reason": action.reason,
                  "graceful": action.graceful}
         if action.kind == "create":
-            entry.update(instances.reserve(dep, action))
+            entry.update(instances.reserve(dep, action), role=action.role)
         payload.append(entry)
     job = jobs.create("node_actions", f"nodes/{node}", messages.EXECUTE_ON_NODE,
                       messages.node_queue(node), {"node": node, "epoch": epoch,

@@ -79,7 +79,8 @@ def place_slots(dep: dict, fleet_: Fleet, cfg: config.Config) -> Placed:
     current = slots.assignments(dep["name"])
     if (dep["template"].get("mode") or "replicated") == "global":
         return place_global(dep, ask, fleet_, current)
-    wanted = desired_slots(dep["replicas"], set(dep["retired_slots"]))
+    # the warm pool's slots are placed as replicas are: its members hold their memory there
+    wanted = desired_slots(dep["replicas"] + dep["warm_pool"], set(dep["retired_slots"]))
     out = Placed(wanted)
     held: dict[str, int] = {}
     unplaced = []

@@ -38,7 +38,8 @@ def test_steady_when_every_slot_has_a_ready_instance():
     d = Desired(replicas=2, generation=1, stable_generation=1)
     p = plan(d, [inst(0), inst(1)], NOW)
     assert p.actions == [] and p.state == "steady"
-    assert p.counts == {"desired": 2, "running": 2, "ready": 2, "healthy": 0, "updated": 2}
+    assert p.counts == {"desired": 2, "running": 2, "ready": 2, "healthy": 0, "updated": 2,
+                        "warm": 0, "warm_pool": 0}
 
 
 def test_scale_down_removes_the_highest_slots_gracefully():

@@ -182,7 +182,13 @@ function renderDeployments(list) {
     tr.querySelector(".image").textContent = d.image;
     tr.querySelector(".desired").textContent = d.status.desired;
     tr.querySelector(".running-count").textContent = d.status.running;
-    tr.querySelector(".ready-count").textContent = d.status.ready;
+    // the warm pool apart, under the replicas' ready count (no wider a table): paused
+    // members that can serve / the pool's size
+    const warm = document.createElement("span");
+    warm.className = "warm-count";
+    warm.title = "warm pool: paused members / its size";
+    warm.textContent = d.warm_pool ? `warm ${d.status.warm ?? 0}/${d.warm_pool}` : "";
+    tr.querySelector(".ready-count").replaceChildren(String(d.status.ready), warm);
     const state = tr.querySelector(".state");
     state.textContent = d.status.state;
     state.className = `state ${d.status.state}`;
@@ -239,7 +245,8 @@ function renderInstances(list, truncated) {
     tr.dataset.name = i.name;
     tr.dataset.deployment = i.deployment || "";
     const exit = i.exit_code !== null && i.state !== "running" ? ` (exit ${i.exit_code})` : "";
-    let state = `${i.state}${exit}`;
+    // a warm pool member is no replica: its row says so
+    let state = i.role === "warm" ? `warm pool (${i.state})` : `${i.state}${exit}`;
     if (i.backoff_until) {
       // the slot's container is gone until its backoff ends: say so rather than "removed"
       const seconds = Math.max(0, Math.round((Date.parse(i.backoff_until) - Date.now()) / 1000));
