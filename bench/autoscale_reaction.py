@@ -1,8 +1,10 @@
 """Autoscaling's reaction: from a load change to a new instance ready, in one run.
 
 Two private platforms, one after the other: sampling and the periodic evaluation every 1 s,
-then at the defaults (15 s and 15 s). On each, ROUNDS rounds of two kinds, each on a fresh
-deployment (1 replica, an HTTP health check every 1 s on its published port 80):
+then at the defaults (15 s and 15 s). On each, ROUNDS rounds of four kinds, each on a fresh
+deployment (1 replica, an HTTP health check every 1 s on its published port 80), the two
+below cold and the same two with ``warm_pool: 1`` (its member paused before t0: the
+scale-up wakes it, issue 18's warm pool):
 
 - cpu: harbormaster/busybox-burn (capped at half a core) idles (/tmp/idle, written through
   the engine) until the platform has sampled it idle; a policy targets 30 % CPU; the burn
@@ -15,7 +17,7 @@ first health check passed), with the time of the decision that scaled it; median
 beside Kubernetes' documented defaults: the HPA syncs every 15 s
 (--horizontal-pod-autoscaler-sync-period) on metrics resolved every 15 s (metrics-server's
 --metric-resolution), so its decision alone comes 15-30 s after a CPU change, before the
-pod is created and started. Targets with 1 s intervals: <= 5 s cold (no warm pool here).
+pod is created and started. Targets with 1 s intervals: <= 5 s cold, <= 2 s from the pool.
 Usage: python bench/autoscale_reaction.py [rounds]
 """
 from __future__ import annotations
@@ -37,6 +39,8 @@ READY = ("SELECT count(*) FROM containers WHERE deployment = %s AND role = 'acti
          " state = 'running' AND health = 'healthy'")
 SAMPLED_IDLE = ("SELECT count(*) FROM health_snapshots WHERE deployment = %s AND running AND"
                 " cpu_percent IS NOT NULL AND cpu_percent < 10 AND at > %s")
+PAUSED_MEMBERS = ("SELECT count(*) FROM containers WHERE deployment = %s AND role = 'warm' AND"
+                  " state = 'paused'")
 
 
 def wait(condition, timeout: float, what: str, interval: float = 0.05):
@@ -57,6 +61,9 @@ def deploy(plat, api, name: str, image: str, **extra) -> None:
         "health_check": {"type": "http", "port": 80, "path": "/", "interval": 1}, **extra})
     assert r.json()["status"] == "succeeded", r.text
     wait(lambda: plat.sql(READY, (name,))[0][0] >= 1, 60, "the first instance healthy")
+    if extra.get("warm_pool"):
+        wait(lambda: plat.sql(PAUSED_MEMBERS, (name,))[0][0] >= extra["warm_pool"], 90,
+             "the pool's members paused")
 
 
 def instance_id(plat, name: str) -> str:
@@ -76,9 +83,10 @@ def first_scale_up(plat, name: str, t0_wall: float) -> float | None:
     return float(rows[0][0]) - t0_wall if rows else None
 
 
-def cpu_round(plat, api, interval: float) -> tuple[float, float | None]:
+def cpu_round(plat, api, interval: float, pool: int) -> tuple[float, float | None]:
     name = f"react-cpu-{uuid.uuid4().hex[:6]}"
-    deploy(plat, api, name, "harbormaster/busybox-burn", resources={"cpus": 0.5})
+    deploy(plat, api, name, "harbormaster/busybox-burn", resources={"cpus": 0.5},
+           warm_pool=pool)
     docker_id = instance_id(plat, name)
     in_container(plat, docker_id, "touch", "/tmp/idle")
     since = plat.sql("SELECT now()")[0][0]
@@ -98,9 +106,9 @@ def cpu_round(plat, api, interval: float) -> tuple[float, float | None]:
     return took, decided
 
 
-def custom_round(plat, api, interval: float) -> tuple[float, float | None]:
+def custom_round(plat, api, interval: float, pool: int) -> tuple[float, float | None]:
     name = f"react-rps-{uuid.uuid4().hex[:6]}"
-    deploy(plat, api, name, "harbormaster/busybox-httpd")
+    deploy(plat, api, name, "harbormaster/busybox-httpd", warm_pool=pool)
     r = api.post(f"{plat.url}/api/scaling/policies", json={
         "deployment": name, "max_replicas": 3, "scale_up_cooldown": 0,
         "metrics": [{"type": "custom", "name": "requests_per_second", "target": 100}]})
@@ -116,18 +124,22 @@ def custom_round(plat, api, interval: float) -> tuple[float, float | None]:
     return took, decided
 
 
+KINDS = (("cpu", cpu_round, 0), ("custom", custom_round, 0),
+         ("cpu+pool", cpu_round, 1), ("custom+pool", custom_round, 1))
+
+
 def profile_run(label: str, env: dict, rounds: int) -> dict[str, list]:
     plat = private_platform(**env)
     interval = float(env["HARBORMASTER_SAMPLE_INTERVAL"])
-    found = {"cpu": [], "custom": []}
+    found = {kind: [] for kind, _, _ in KINDS}
     try:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {plat.admin_token}"
         for n in range(rounds):
-            for kind, one in (("cpu", cpu_round), ("custom", custom_round)):
-                took, decided = one(plat, api, interval)
+            for kind, one, pool in KINDS:
+                took, decided = one(plat, api, interval, pool)
                 found[kind].append((took, decided))
-                print(f"  {label:<22} {kind:<6} round {n + 1}: ready after {took:5.2f} s"
+                print(f"  {label:<22} {kind:<11} round {n + 1}: ready after {took:5.2f} s"
                       f" (decided after {decided if decided is None else round(decided, 2)}"
                       " s)", flush=True)
     finally:
@@ -142,14 +154,14 @@ def main() -> None:
     print(f"\nload change -> a new instance ready (median of {rounds}, seconds; the decision"
           " in brackets)")
     for label, found in results.items():
-        for kind in ("cpu", "custom"):
+        for kind, _, _ in KINDS:
             took = [t for t, _ in found[kind]]
             decided = [d for _, d in found[kind] if d is not None]
-            print(f"  {label:<22} {kind:<7} {med(took):6.2f}   "
+            print(f"  {label:<22} {kind:<12} {med(took):6.2f}   "
                   f"({med(decided) if decided else float('nan'):.2f})")
     print("  kubernetes HPA defaults: decision 15-30 s after a CPU change (15 s sync period"
           " + 15 s metrics resolution), then the pod's creation and start")
-    print("  target with 1 s intervals: <= 5 s cold")
+    print("  targets with 1 s intervals: <= 5 s cold, <= 2 s from the pool")
 
 
 if __name__ == "__main__":
