@@ -2,8 +2,9 @@
 
 The test platform's DOCKER_HOST points here. ``cut()`` closes every open connection and
 refuses new ones (as an engine that went away); ``restore()`` lets traffic through again.
-``open_requests(b"/logs?")`` counts the connections still open whose last request names
-that fragment (the open log streams of a node's agent).
+``drop_next(n)`` closes the next n connections unanswered. ``open_requests(b"/logs?")``
+counts the connections still open whose last request names that fragment (the open log
+streams of a node's agent).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class DockerProxy:
         self._requests: dict[socket.socket, bytes] = {}   # client socket -> last request line
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
+        self._drop = 0   # connections still to be closed as soon as they are accepted
 
     @property
     def url(self) -> str:
@@ -44,7 +46,10 @@ class DockerProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            if self._cut.is_set():
+            with self._lock:
+                dropped = self._drop > 0
+                self._drop -= dropped
+            if self._cut.is_set() or dropped:
                 client.close()
                 continue
             try:
@@ -85,6 +90,12 @@ class DockerProxy:
                 with self._lock:
                     self._conns.discard(s)
                     self._requests.pop(s, None)
+
+    def drop_next(self, count: int) -> None:
+        """Close the next ``count`` connections as soon as they are accepted (an engine that
+        drops a connection before answering)."""
+        with self._lock:
+            self._drop = count
 
     def open_requests(self, fragment: bytes) -> int:
         """Open connections whose last request line holds ``fragment``."""

@@ -66,7 +66,8 @@ def client() -> docker.DockerClient:
         return _client
 
 
-def _translate(exc: Exception) -> DockerError:
+def translate(exc: Exception) -> DockerError:
+    """docker-py's or the connection's failure as Permanent / Transient / NotFound / Conflict."""
     if isinstance(exc, docker.errors.NotFound):
         return NotFound(_explain(exc))
     if isinstance(exc, docker.errors.APIError):
@@ -92,7 +93,7 @@ def call(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except (docker.errors.DockerException, requests.exceptions.RequestException,
             ConnectionError, OSError) as exc:
-        raise _translate(exc) from exc
+        raise translate(exc) from exc
 
 
 # --- engine -----------------------------------------------------------------

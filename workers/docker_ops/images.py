@@ -3,16 +3,23 @@ list, import a root filesystem."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tarfile
 import time
 from datetime import datetime, timezone
 
 import docker
+import requests
 
 import validation
-from workers.docker_ops.engine import (DockerError, NotFound, Permanent, base_url, call,
-                                       client)
+from workers.docker_ops.engine import (DockerError, NotFound, Permanent, Transient, base_url,
+                                       call, client, translate)
+
+log = logging.getLogger("harbormaster.docker_ops")
+# a transfer's own connection that the engine drops before answering is opened again this
+# many times in all (the request had not started: a pull or push asked again is the same)
+OPEN_ATTEMPTS = 3
 
 
 def inspect_image(ref: str) -> dict:
@@ -49,11 +56,11 @@ def push(ref: str, auth: dict | None, on_message, timeout: float, stall_timeout:
 
 def _transfer(ref: str, verb: str, open_stream, on_message, timeout: float,
               stall_timeout: float) -> None:
-    # a client of its own whose socket timeout is the stall limit: a silent engine raises
-    api = call(docker.APIClient, base_url=base_url(), timeout=stall_timeout, version="auto")
-    started = time.monotonic()
+    api = None
     try:
-        for message in call(open_stream, api):
+        api, stream = _open(ref, verb, open_stream, stall_timeout)
+        started = time.monotonic()
+        for message in stream:
             if on_message(message) is False:
                 raise Permanent(f"{verb} {ref}: no progress for {stall_timeout:.0f} s")
             if time.monotonic() - started > timeout:
@@ -66,7 +73,34 @@ def _transfer(ref: str, verb: str, open_stream, on_message, timeout: float,
     except (OSError, ValueError) as exc:  # the stream broke or timed out while reading
         raise Permanent(f"{verb} {ref}: no progress for {stall_timeout:.0f} s ({exc})") from exc
     finally:
-        api.close()
+        if api is not None:
+            api.close()
+
+
+def _open(ref: str, verb: str, open_stream, stall_timeout: float):
+    """A client of its own (its socket timeout is the stall limit: a silent engine raises)
+    and the transfer's stream, its request answered. A connection the engine closed or reset
+    before answering is opened again (OPEN_ATTEMPTS in all); what the engine answered,
+    an error included, is final."""
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        api = None
+        try:
+            api = docker.APIClient(base_url=base_url(), timeout=stall_timeout, version="auto")
+            return api, open_stream(api)
+        except docker.errors.APIError as exc:
+            api.close()
+            raise translate(exc) from exc
+        except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
+            if api is not None:
+                api.close()
+            if attempt == OPEN_ATTEMPTS:
+                raise Transient(f"docker engine unreachable: {exc}") from exc
+            log.warning("%s %s: the engine dropped the connection before answering (%s);"
+                        " opening it again", verb, ref, exc)
+            time.sleep(0.2 * attempt)
+        except (requests.exceptions.RequestException, OSError) as exc:  # a timeout: final
+            api.close()
+            raise translate(exc) from exc
 
 
 def tag(source: str, target: str) -> None:
