@@ -90,19 +90,23 @@ def cpu_round(plat, api, interval: float, pool: int) -> tuple[float, float | Non
     docker_id = instance_id(plat, name)
     in_container(plat, docker_id, "touch", "/tmp/idle")
     since = plat.sql("SELECT now()")[0][0]
+    # idle as the platform sees it, over the whole window the autoscaler averages (two
+    # intervals): three idle samples after the burn stopped. The policy comes after, or its
+    # first evaluation would average the burn before t0 and scale out early
+    wait(lambda: plat.sql(SAMPLED_IDLE, (name, since))[0][0] >= 3, 6 * interval + 30,
+         "idle samples", interval=0.2)
     r = api.post(f"{plat.url}/api/scaling/policies", json={
         "deployment": name, "min_replicas": 1, "max_replicas": 3, "scale_up_cooldown": 0,
         "metrics": [{"type": "cpu", "target": 30}]})
     assert r.status_code == 201, r.text
-    # idle as the platform sees it (two samples: a rate needs a previous one)
-    wait(lambda: plat.sql(SAMPLED_IDLE, (name, since))[0][0] >= 1, 4 * interval + 30,
-         "an idle sample", interval=0.2)
     in_container(plat, docker_id, "rm", "-f", "/tmp/idle")
     t0, t0_wall = time.monotonic(), time.time()
     wait(lambda: plat.sql(READY, (name,))[0][0] >= 2, 4 * interval + 60, "a second instance")
     took = time.monotonic() - t0
     decided = first_scale_up(plat, name, t0_wall)
     api.delete(f"{plat.url}/api/deployments/{name}", params={"wait": 60}, timeout=90)
+    if decided is not None and decided < 0:
+        raise RuntimeError(f"{name} was scaled out {-decided:.2f} s before its burn started")
     return took, decided
 
 
